@@ -1,0 +1,296 @@
+"""Held-out TGS score after a fixed CPU budget: `salt_fastai.train.train_fold` vs a plain smp U-Net loop.
+
+Both sides train a resnet34-encoder U-Net from scratch (no pretrained weights) on folds != `--fold` of the real
+training set and are scored with the competition metric (`salt_fastai.metrics.tgs_score`, mean over images, on the
+101x101 masks) on the held-out fold, in this one process:
+
+- **ours**: `train_fold(path, fold, arch='resnet34', epochs=N, bs=16, pretrained=False, ...)`, its defaults otherwise
+  (recipe, augmentations, mixed precision, channels_last); its `score` (best epoch, threshold 0.5, no TTA), its
+  `tta_score` (flip TTA) and its tuned threshold (on the flip-TTA probabilities).
+- **baseline**: `smp.Unet('resnet34', encoder_weights=None, in_channels=1, classes=1)`, a plain PyTorch loop on
+  in-memory tensors (reflect-padded to 128, normalised with `channel_stats(1)`), horizontal flips only,
+  BCEWithLogits + `smp.losses.DiceLoss('binary')`, Adam with `OneCycleLR` (max lr 1e-3, cosine, over all steps),
+  batch 16 (last partial batch dropped, as fastai does), threshold 0.5. By default it gets the same CPU speed-ups as ours (bf16 autocast + channels_last) so that the
+  comparison is about the method, not the arithmetic; `--plain-fp32` turns them off.
+
+Each side gets the same wall-clock budget (`--minutes`). The epoch count of each side is chosen before its run from
+two short calibration runs after a warm-up (1 epoch on the first `--calib` and 2x`--calib` ids): their difference gives the time per
+id and epoch, the rest the one-off cost (data loading, model building). Epochs are fixed up front so that the
+one-cycle schedules complete; the table reports the wall time each side actually took. Both sides report the best
+epoch's held-out score at threshold 0.5 (ours keeps its best epoch; the baseline is scored after every epoch too).
+
+    python bench/quality.py                              # ~10 min per side (+ calibration), the real benchmark
+    python bench/quality.py --minutes 1 --limit 300      # a smoke run of a few minutes
+    python bench/quality.py --data PATH --fold 4 --seed 42 --plain-fp32
+
+Prints a markdown table with the hardware and writes it to `bench/out/quality.md` (git-ignored).
+"""
+import argparse, contextlib, datetime, math, os, platform, random, sys, tempfile, time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from salt_fastai.data import channel_stats, crop_pad, find_tgs, load_image, load_mask, pad_amounts, read_tgs
+
+ROOT = Path(__file__).resolve().parents[1]
+ARCH, BS, SIZE, TARGET = 'resnet34', 16, 128, 0.03
+
+
+# ---------------------------------------------------------------------------------------------------------- utils
+def seed_everything(seed):
+    random.seed(seed); np.random.seed(seed); torch.manual_seed(seed)
+    os.environ['PYTHONHASHSEED'] = str(seed)
+
+
+def cpu_name():
+    try:
+        for line in open('/proc/cpuinfo'):
+            if line.startswith('model name'): return line.split(':', 1)[1].strip()
+    except OSError: pass
+    return platform.processor() or platform.machine()
+
+
+def cpu_flags():
+    try:
+        for line in open('/proc/cpuinfo'):
+            if line.startswith('flags'): return set(line.split(':', 1)[1].split())
+    except OSError: pass
+    return set()
+
+
+def hardware():
+    bf16 = 'avx512_bf16' in cpu_flags()
+    load = ', '.join(f'{l:.1f}' for l in os.getloadavg()) if hasattr(os, 'getloadavg') else 'n/a'
+    return (f'{cpu_name()}, {os.cpu_count()} cores ({torch.get_num_threads()} torch threads), '
+            f'{"avx512_bf16" if bf16 else "no native bf16"}, torch {torch.__version__}, Python {platform.python_version()}; '
+            f'load average at the end {load}')
+
+
+def mean_score(preds, targets):
+    "Mean per-image competition score of binary masks [B,101,101]"
+    from salt_fastai.metrics import tgs_score
+    return float(np.mean(np.asarray(tgs_score(preds, targets), dtype=np.float64)))
+
+
+def tune_threshold(probs, targets):
+    "(threshold, score) maximising the held-out score (`best_threshold`; optimistic: chosen on the same fold)"
+    from salt_fastai.metrics import best_threshold
+    th, score, _ = best_threshold(probs, targets)
+    return th, score
+
+
+def select(df, fold, limit):
+    "Rows used (first `limit` ids, as `salt_dls` does) and the train/valid positions"
+    if limit is not None: df = df.iloc[:limit].reset_index(drop=True)
+    valid = np.flatnonzero(df.fold.values == fold); train = np.flatnonzero(df.fold.values != fold)
+    if len(valid) == 0 or len(train) < BS:
+        raise SystemExit(f'--limit {limit} with --fold {fold} leaves {len(train)} training and {len(valid)} '
+                         f'validation ids; use a larger --limit')
+    return df, train, valid
+
+
+# ------------------------------------------------------------------------------------------------------- baseline
+def load_tensors(path, ids):
+    "Images normalised and reflect-padded to SIZE ([N,1,S,S] float), padded masks ([N,1,S,S] float), raw masks"
+    imgs = np.stack([load_image(path/'train'/'images'/f'{i}.png') for i in ids])
+    masks = np.stack([load_mask(path/'train'/'masks'/f'{i}.png') for i in ids])
+    (mean,), (std,) = channel_stats(1)
+    b, a = pad_amounts(SIZE)
+    x = (torch.from_numpy(imgs).float()[:, None] / 255. - mean) / std
+    x = F.pad(x, (b, a, b, a), mode='reflect')
+    y = F.pad(torch.from_numpy(masks).float()[:, None], (b, a, b, a), mode='reflect')
+    return x, y, masks
+
+
+def baseline_predict(model, x, amp, bs=64):
+    model.eval(); out = []
+    with torch.no_grad(), (torch.autocast('cpu', dtype=torch.bfloat16) if amp else contextlib.nullcontext()):
+        for i in range(0, len(x), bs):
+            xb = x[i:i+bs]
+            if amp: xb = xb.contiguous(memory_format=torch.channels_last)
+            out.append(torch.sigmoid(model(xb).float()))
+    return crop_pad(torch.cat(out)[:, 0]).numpy()
+
+
+def run_baseline(path, df, train_idx, valid_idx, epochs, lr, amp, seed, log=print):
+    "Train the plain smp U-Net for `epochs` and score it on `valid_idx` after every epoch"
+    import segmentation_models_pytorch as smp
+    t0 = time.perf_counter()
+    seed_everything(seed)
+    x, y, masks = load_tensors(path, df.id.tolist())
+    xt, yt, xv, mv = x[train_idx], y[train_idx], x[valid_idx], masks[valid_idx]
+    model = smp.Unet(ARCH, encoder_weights=None, in_channels=1, classes=1)
+    if amp: model = model.to(memory_format=torch.channels_last)
+    dice, bce = smp.losses.DiceLoss('binary'), torch.nn.BCEWithLogitsLoss()
+    steps = len(xt) // BS  # drop the last partial batch, as fastai's training loader does
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * steps)
+    g = torch.Generator().manual_seed(seed)
+    best, best_probs, scores = -1., None, []
+    for ep in range(epochs):
+        model.train(); perm = torch.randperm(len(xt), generator=g); tot = 0.
+        for s in range(steps):
+            j = perm[s*BS:(s+1)*BS]
+            xb, yb = xt[j], yt[j]
+            flip = torch.rand(len(j), generator=g) < 0.5  # horizontal flips only
+            xb[flip], yb[flip] = xb[flip].flip(-1), yb[flip].flip(-1)
+            if amp: xb = xb.contiguous(memory_format=torch.channels_last)
+            with torch.autocast('cpu', dtype=torch.bfloat16) if amp else contextlib.nullcontext():
+                logits = model(xb)
+            logits = logits.float()
+            loss = bce(logits, yb) + dice(logits, yb)
+            opt.zero_grad(set_to_none=True); loss.backward(); opt.step(); sched.step()
+            tot += loss.item()
+        probs = baseline_predict(model, xv, amp)
+        sc = mean_score(probs > 0.5, mv); scores.append(sc)
+        if sc > best: best, best_probs = sc, probs
+        log(f'  baseline epoch {ep+1}/{epochs}: train loss {tot/max(steps,1):.4f}, held-out score {sc:.4f} '
+            f'({time.perf_counter()-t0:.0f} s)')
+    th, tuned = tune_threshold(best_probs, mv)
+    return dict(score=best, final_score=scores[-1], threshold=th, tuned_score=tuned,
+                images=epochs * steps * BS, wall=time.perf_counter() - t0)
+
+
+# ------------------------------------------------------------------------------------------------------------ ours
+def run_ours(path, df, train_idx, valid_idx, epochs, lr, fold, seed, limit, log=print, keep=None):
+    "`train_fold` with the benchmark's arch, budget and batch size; its other settings are its defaults"
+    from salt_fastai.train import train_fold
+    kw = dict(fold=fold, arch=ARCH, epochs=epochs, bs=BS, pretrained=False, seed=seed, limit=limit, quiet=True)
+    if lr is not None: kw['lr'] = lr
+    t0 = time.perf_counter()
+    seed_everything(seed)
+    with tempfile.TemporaryDirectory(prefix='salt_quality_') as out:
+        r = train_fold(path, out=keep or out, resume=False, **kw)
+    wall = time.perf_counter() - t0
+    for k in ('score', 'threshold', 'tuned_score'):
+        if k not in r: raise SystemExit(f'train_fold returned no {k!r} (keys: {sorted(r)}); the benchmark needs it')
+    log(f'  ours: held-out score {r["score"]:.4f} at 0.5, {r["tuned_score"]:.4f} at {r["threshold"]:.2f} '
+        f'({wall:.0f} s)')
+    n_train = int(r.get('n_train', len(train_idx)))
+    return dict(score=float(r['score']), threshold=float(r['threshold']), tuned_score=float(r['tuned_score']),
+                tta_score=r.get('tta_score'), images=epochs * (n_train // BS) * BS, wall=wall)
+
+
+# ----------------------------------------------------------------------------------------------------- calibration
+def calibrate(name, run, df_all, fold, n_ids, calib, budget, log=print):
+    "Epochs of `run(df, train_idx, valid_idx, epochs, limit)` that fit `budget` seconds on `n_ids` ids"
+    n1 = max(min(calib, n_ids // 4), 5 * BS); n2 = min(2 * n1, n_ids)
+    df, tr, va = select(df_all, fold, 5 * BS)  # warm-up (imports, kernel selection), not timed
+    run(df, tr, va, 1, 5 * BS, log=lambda *a: None)
+    ts = []
+    for n in (n1, n2):
+        df, tr, va = select(df_all, fold, n)
+        t0 = time.perf_counter(); run(df, tr, va, 1, n, log=lambda *a: None); ts.append(time.perf_counter() - t0)
+    per_id = (ts[1] - ts[0]) / max(n2 - n1, 1); fixed = ts[0] - per_id * n1
+    if per_id <= 0 or fixed < 0:  # noisy timings (shared CPU): assume no one-off cost, which over-estimates
+        per_id, fixed = ts[1] / n2, 0.
+    epoch = per_id * n_ids
+    epochs = max(1, int((budget - fixed) // epoch))
+    log(f'{name}: 1 epoch on {n1} / {n2} ids took {ts[0]:.1f} / {ts[1]:.1f} s -> {epoch:.1f} s per epoch on '
+        f'{n_ids} ids + {fixed:.1f} s one-off; {epochs} epoch(s) fit {budget:.0f} s '
+        f'(expect {fixed + epochs*epoch:.0f} s)')
+    return epochs, dict(per_epoch=epoch, fixed=fixed, calib_s=sum(ts))
+
+
+# -------------------------------------------------------------------------------------------------------- the table
+def table(rows, a, n_train, n_valid, hw, chosen):
+    b, o = rows['baseline'], rows.get('ours')
+    prec = 'bf16 autocast + channels_last' if not a.plain_fp32 else 'fp32, contiguous'
+    lines = [f'### Held-out TGS score after a {a.minutes:g}-minute CPU budget per side',
+             '',
+             f'Data: `{a.data}`, {n_train} training / {n_valid} held-out ids (fold {a.fold} of 5, seed {a.seed}'
+             f'{f", first {a.limit} ids" if a.limit else ""}); resnet34 encoder from scratch, batch {BS}, '
+             f'128x128 reflect-padded, scored on the 101x101 masks.',
+             f'Hardware: {hw}.',
+             f'Run {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; epochs chosen from calibration '
+             f'runs: {chosen}.',
+             '',
+             '| side | epochs | images seen | wall time (s) | img/s | held-out score |',
+             '|---|---:|---:|---:|---:|---:|']
+    def row(name, r, ep, score):
+        return f'| {name} | {ep} | {r["images"]} | {r["wall"]:.0f} | {r["images"]/r["wall"]:.1f} | {score:.4f} |'
+    lines.append(row(f'baseline: smp.Unet, BCE+Dice, Adam one-cycle, hflip, {prec}; threshold 0.5',
+                     b, b['epochs'], b['score']))
+    lines.append(row(f'baseline, no TTA, threshold tuned on the held-out fold ({b["threshold"]:.2f})', b, b['epochs'],
+                     b['tuned_score']))
+    if o:
+        lines.append(row('ours: `train_fold` defaults (recipe, augmentations, bf16 autocast + channels_last); threshold 0.5', o, o['epochs'], o['score']))
+        if o.get('tta_score') is not None:
+            lines.append(row('ours, best epoch with flip TTA; threshold 0.5', o, o['epochs'], o['tta_score']))
+        lines.append(row(f'ours, flip TTA, threshold tuned by `train_fold` on the held-out fold ({o["threshold"]:.2f})',
+                         o, o['epochs'], o['tuned_score']))
+        d = o['score'] - b['score']
+        lines += ['', f'**ours - baseline at threshold 0.5: {d:+.4f}** (target >= +{TARGET}: '
+                      f'{"met" if d >= TARGET else "NOT met"}); ratio {o["score"]/max(b["score"],1e-9):.3f}; '
+                      f'at tuned thresholds {o["tuned_score"]-b["tuned_score"]:+.4f}.']
+    lines += ['', 'Scores: the best epoch on the held-out fold at threshold 0.5 without TTA (both sides); tuned '
+                  'thresholds are chosen on that same fold, so those rows are optimistic. img/s = images seen / wall time (training, per-epoch validation, '
+                  'data loading and model set-up included).']
+    return '\n'.join(lines)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--data', type=Path, default=None, help='TGS folder (default: salt_fastai.data.find_tgs(), '
+                   'else ../shared/tgs from the project root)')
+    p.add_argument('--fold', type=int, default=4, help='held-out fold (0..4)')
+    p.add_argument('--minutes', type=float, default=10., help='wall-clock training budget of each side')
+    p.add_argument('--limit', type=int, default=None, help='use only the first N ids of train.csv (smoke runs)')
+    p.add_argument('--calib', type=int, default=256, help='ids in the first calibration run (the second has 2x)')
+    p.add_argument('--lr', type=float, default=1e-3, help='max learning rate of the baseline')
+    p.add_argument('--lr-ours', type=float, default=None, help="learning rate passed to train_fold (default: its own)")
+    p.add_argument('--seed', type=int, default=42)
+    p.add_argument('--plain-fp32', action='store_true', help='baseline in fp32 without channels_last')
+    p.add_argument('--only', choices=['baseline', 'ours'], default=None, help='run one side only (debugging)')
+    p.add_argument('--out', type=Path, default=ROOT/'bench'/'out'/'quality.md')
+    p.add_argument('--keep-run', type=Path, default=None, help="keep our side's final run directory here (for figures)")
+    a = p.parse_args()
+
+    a.data = find_tgs(a.data) or (ROOT.parent/'shared'/'tgs')
+    if not (a.data/'train.csv').exists():
+        raise SystemExit(f'--data {a.data}: no train.csv; expected the TGS competition layout (see salt_fastai.data)')
+    if not 0 <= a.fold < 5: raise SystemExit(f'--fold must be in 0..4, got {a.fold}')
+    if a.minutes <= 0: raise SystemExit(f'--minutes must be positive, got {a.minutes}')
+    if a.limit is not None and a.limit < 5 * BS: raise SystemExit(f'--limit must be at least {5*BS}, got {a.limit}')
+    budget = a.minutes * 60
+    df_all = read_tgs(a.data)
+    df, tr, va = select(df_all, a.fold, a.limit)
+    n_ids = len(df)
+    print(f'data {a.data}: {len(tr)} training / {len(va)} held-out ids (fold {a.fold}); budget {budget:.0f} s per side',
+          flush=True)
+
+    amp = not a.plain_fp32
+    sides = dict(
+        baseline=lambda d, t, v, ep, lim, log=print: run_baseline(a.data, d, t, v, ep, a.lr, amp, a.seed, log=log),
+        ours=lambda d, t, v, ep, lim, log=print, keep=None: run_ours(a.data, d, t, v, ep, a.lr_ours, a.fold, a.seed, lim, log=log, keep=keep))
+    order = [s for s in ('baseline', 'ours') if a.only in (None, s)]
+    if 'ours' in order:
+        try: from salt_fastai.train import train_fold  # noqa: F401  fail before spending the budget
+        except ImportError as e: raise SystemExit(f'salt_fastai.train.train_fold is not importable ({e}); '
+                                                  f'run with --only baseline') from None
+    rows, chosen = {}, []
+    for s in order:
+        epochs, cal = calibrate(s, sides[s], df_all, a.fold, n_ids, a.calib, budget)
+        load = os.getloadavg()[0] if hasattr(os, 'getloadavg') else float('nan')
+        chosen.append(f'{s} {epochs} ({cal["per_epoch"]:.0f} s/epoch + {cal["fixed"]:.0f} s one-off, '
+                      f'calibration {cal["calib_s"]:.0f} s, load average {load:.1f} after it)')
+        if load > 1.5 * torch.get_num_threads():  # our own run counts for about the number of threads
+            print(f'warning: load average {load:.1f} on {os.cpu_count()} cores: other processes share the CPU, '
+                  f'so the timings and epoch counts of the two sides may not be comparable', flush=True)
+        print(f'{s}: training {epochs} epoch(s)', flush=True)
+        rows[s] = sides[s](df, tr, va, epochs, a.limit, **({'keep': a.keep_run} if s == 'ours' and a.keep_run else {}))
+        rows[s]['epochs'] = epochs
+    if 'baseline' not in rows:
+        print({k: v for k, v in rows['ours'].items()}); return
+    md = table(rows, a, len(tr), len(va), hardware(), '; '.join(chosen))
+    print('\n' + md)
+    a.out.parent.mkdir(parents=True, exist_ok=True)
+    a.out.write_text(md + '\n')
+    print(f'\nwritten to {a.out}')
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,80 @@
+"End-to-end checks of the `salt-fastai` console script: they run real subprocesses, so they live here, not on a page."
+import os, shutil, subprocess, sys
+from pathlib import Path
+import numpy as np, pandas as pd, pytest
+from salt_fastai.data import find_tgs, rle_decode
+
+ROOT = Path(__file__).resolve().parents[1]
+CLI = shutil.which('salt-fastai') or pytest.fail("the salt-fastai console script is not installed (pip install -e .)")
+
+def run(*args, check=True, env=None, timeout=900):
+    r = subprocess.run([CLI, *map(str, args)], capture_output=True, text=True, timeout=timeout, env=env)
+    if check and r.returncode: raise AssertionError(f"salt-fastai {' '.join(map(str, args))} failed ({r.returncode}):\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}")
+    return r
+
+def check_submission(sub, data):
+    ids = pd.read_csv(data/'sample_submission.csv', dtype={'id': str}).id.tolist()
+    df = pd.read_csv(sub, dtype={'id': str}, keep_default_na=False)
+    assert list(df.columns) == ['id', 'rle_mask']
+    assert df.id.tolist() == ids
+    assert {rle_decode(r).shape for r in df.rle_mask} == {(101, 101)}
+    return df
+
+@pytest.fixture(scope='module')
+def synth(tmp_path_factory):
+    out = tmp_path_factory.mktemp('cli')/'synth'
+    run('synth', '--out', out, '--n-train', 60, '--n-test', 10, '--seed', 3)
+    return out
+
+def test_help_lists_every_option():
+    for cmd, opts in {'train': ['--data', '--arch', '--epochs', '--out', '--fold', '--bs', '--lr', '--limit', '--quiet'],
+                      'predict': ['--data', '--run', '--out', '--force'], 'demo': ['--out'], 'synth': ['--out'],
+                      'download': ['--out']}.items():
+        h = run(cmd, '--help').stdout
+        for o in opts: assert o in h, (cmd, o)
+
+def test_train_predict_synthetic(synth, tmp_path):
+    run_dir = tmp_path/'run'
+    run('train', '--data', synth, '--arch', 'resnet18', '--epochs', 1, '--out', run_dir, '--fold', 0, '--bs', 8, '--quiet')
+    assert (run_dir/'fold0'/'model.pth').exists() and (run_dir/'threshold.json').exists()
+    sub = tmp_path/'sub.csv'
+    run('predict', '--data', synth, '--run', run_dir, '--out', sub)
+    check_submission(sub, synth)
+    r = run('predict', '--data', synth, '--run', run_dir, '--out', sub, check=False)
+    assert r.returncode == 2 and 'exists' in r.stderr and 'Traceback' not in r.stderr
+    run('predict', '--data', synth, '--run', run_dir, '--out', sub, '--force')
+
+def test_bad_data_is_one_line_error(tmp_path):
+    r = run('train', '--data', tmp_path/'nope', '--arch', 'resnet18', '--epochs', 1, '--out', tmp_path/'r', check=False)
+    assert r.returncode == 2 and 'missing train/images' in r.stderr and 'Traceback' not in r.stderr
+
+def test_distributed_two_cpu_processes(synth, tmp_path):
+    "fastai's distrib_ctx on 2 CPU processes (gloo), launched by torchrun"
+    torchrun = shutil.which('torchrun')
+    if torchrun is None: pytest.skip('torchrun not found')
+    pytest.importorskip('accelerate', reason='fastai distributed training needs accelerate (pip install -e ".[dev]")')
+    env = {**os.environ, 'OMP_NUM_THREADS': '1'}
+    r = subprocess.run([torchrun, '--nproc_per_node', '2', '--master_port', '29517', '-m', 'salt_fastai.cli', 'train',
+                        '--data', str(synth), '--arch', 'resnet18', '--epochs', '1', '--bs', '8', '--out', str(tmp_path/'ddp'),
+                        '--quiet', '--no-amp'], capture_output=True, text=True, timeout=900, env=env)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert (tmp_path/'ddp'/'fold0'/'model.pth').exists()
+    hist = pd.read_csv(tmp_path/'ddp'/'fold0'/'history.csv')
+    assert len(hist) == 1  # one epoch logged once, by rank 0
+
+REAL = find_tgs()
+
+@pytest.mark.skipif(REAL is None, reason='real TGS data (../shared/tgs) not present')
+def test_train_predict_real(tmp_path):
+    "Train resnet18 for 1 epoch on a few hundred real images, then predict a Kaggle-layout test folder"
+    run_dir = tmp_path/'run'
+    run('train', '--data', REAL, '--arch', 'resnet18', '--epochs', 1, '--limit', 300, '--bs', 16, '--out', run_dir, '--quiet')
+    # a Kaggle-layout test folder: the real test images (linked, not copied) of the first 300 sample_submission ids
+    test = tmp_path/'kaggle'; (test/'test'/'images').mkdir(parents=True)
+    ss = pd.read_csv(REAL/'sample_submission.csv', dtype={'id': str}).iloc[:300]
+    ss.to_csv(test/'sample_submission.csv', index=False)
+    shutil.copy(REAL/'depths.csv', test/'depths.csv')
+    for i in ss.id: os.symlink(REAL/'test'/'images'/f'{i}.png', test/'test'/'images'/f'{i}.png')
+    sub = tmp_path/'submission.csv.gz'
+    run('predict', '--data', test, '--run', run_dir, '--out', sub)
+    check_submission(sub, test)
