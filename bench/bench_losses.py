@@ -6,13 +6,14 @@ Prints a markdown table with the hardware and the speed-up (median over repeats,
 
     python bench/bench_losses.py [--bs 32] [--size 128] [--repeats 5] [--number 10]
 """
-import argparse, platform, statistics
+import argparse, statistics
 
 import torch
 import torch.nn.functional as F
 from torch.utils.benchmark import Timer
 
 from salt_fastai.losses import lovasz_hinge
+from hardware import cpu_name  # bench/hardware.py (scripts run as `python bench/NAME.py`)
 
 
 def lovasz_grad_ref(gt_sorted):
@@ -39,14 +40,6 @@ def lovasz_hinge_loop(logits, labels):
 def fwd_bwd(fn, logits, labels):
     logits.grad = None
     fn(logits, labels).backward()
-
-
-def cpu_name():
-    try:
-        for line in open('/proc/cpuinfo'):
-            if line.startswith('model name'): return line.split(':', 1)[1].strip()
-    except OSError: pass
-    return platform.processor() or platform.machine()
 
 
 def bench(device, bs, size, repeats, number, threads):

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from salt_fastai.metrics import tgs_score
+from hardware import cpu_name  # bench/hardware.py (scripts run as `python bench/NAME.py`)
 
 
 def iou_metric_hist(y_true, y_pred):
@@ -50,14 +51,6 @@ def random_masks(n, size=101, seed=0):
         m[i, min(r0, r1):max(r0, r1), min(c0, c1):max(c0, c1)] = 1
     m[rng.random(n) < 0.35] = 0
     return m
-
-
-def cpu_name():
-    try:
-        for line in open('/proc/cpuinfo'):
-            if line.startswith('model name'): return line.split(':', 1)[1].strip()
-    except OSError: pass
-    return platform.processor() or platform.machine()
 
 
 def median_time(f, repeats, number):

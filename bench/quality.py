@@ -33,6 +33,7 @@ import torch
 import torch.nn.functional as F
 
 from salt_fastai.data import channel_stats, crop_pad, find_tgs, load_image, load_mask, pad_amounts, read_tgs
+from hardware import cpu_name  # bench/hardware.py (scripts run as `python bench/NAME.py`)
 
 ROOT = Path(__file__).resolve().parents[1]
 ARCH, BS, SIZE, TARGET = 'resnet34', 16, 128, 0.03
@@ -42,14 +43,6 @@ ARCH, BS, SIZE, TARGET = 'resnet34', 16, 128, 0.03
 def seed_everything(seed):
     random.seed(seed); np.random.seed(seed); torch.manual_seed(seed)
     os.environ['PYTHONHASHSEED'] = str(seed)
-
-
-def cpu_name():
-    try:
-        for line in open('/proc/cpuinfo'):
-            if line.startswith('model name'): return line.split(':', 1)[1].strip()
-    except OSError: pass
-    return platform.processor() or platform.machine()
 
 
 def cpu_flags():
