@@ -14,6 +14,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 from fastcore.basics import store_attr
+from fastai.torch_core import TensorMask
 
 # %% ../nbs/02_losses.ipynb #28c58c10
 def mask_logits(inp):
@@ -156,8 +157,8 @@ class MaskLoss(nn.Module):
         return torch.sigmoid(_squeeze_channel(_plain(mask_logits(out)), 'out').float())
 
     def decodes(self, probs) -> Tensor:
-        "Long {0,1} masks `[B,H,W]`: `probs > thresh`."
-        return (_squeeze_channel(_plain(probs), 'probs') > self.thresh).long()
+        "Long {0,1} `TensorMask`s `[B,H,W]`: `probs > thresh` (fastai's `show_results` draws them)."
+        return TensorMask((_squeeze_channel(_plain(probs), 'probs') > self.thresh).long())
 
 # %% ../nbs/02_losses.ipynb #a271aa39
 class LovaszHingeLoss(MaskLoss):
