@@ -6,7 +6,7 @@ Docs: https://salt-fastai.github.io/salt_fastai/cli.html.md"""
 
 # %% ../nbs/07_cli.ipynb #657e9f2b
 from __future__ import annotations
-import argparse, json, os, sys, time
+import argparse, sys, time
 from pathlib import Path
 import numpy as np, pandas as pd
 from .train import train_fold, train_cv, RECIPES

@@ -15,7 +15,8 @@ from PIL import Image, UnidentifiedImageError
 from fastcore.basics import store_attr
 from fastai.data.block import DataBlock, TransformBlock
 from fastai.data.transforms import IndexSplitter, Normalize, IntToFloatTensor
-from fastai.vision.core import PILMask, TensorImage, TensorMask
+from fastai.vision.core import TensorImage, TensorMask
+from fastai.data.core import DataLoaders
 from fastai.vision.data import MaskBlock
 from fastai.vision.augment import RandTransform, aug_transforms
 from fastai.torch_core import show_image
@@ -280,7 +281,7 @@ def salt_dls(path, # a folder in the competition layout
              check_rle=True, # check every mask PNG against its train.csv RLE
              num_workers=0, # the data is in memory: workers rarely pay
              **kwargs # passed to `DataBlock.dataloaders`
-            ) -> 'DataLoaders':
+            ) -> DataLoaders:
     "fastai `DataLoaders` for the TGS training set with fold `fold` held out"
     if not 0 <= fold < n_folds: raise ValueError(f"fold must be in 0..{n_folds-1}, got {fold}")
     df = read_tgs(path, n_folds=n_folds, seed=seed)

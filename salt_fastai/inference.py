@@ -12,7 +12,7 @@ import numpy as np, pandas as pd, torch
 import torch.nn.functional as F
 from fastai.data.transforms import Normalize
 from fastai.vision.core import TensorImage
-from .data import (load_image, seismic_tensor, channel_stats, pad_amounts, crop_pad, rle_encode, rle_decode,
+from .data import (load_image, seismic_tensor, channel_stats, pad_amounts, crop_pad, rle_encode,
                               check_layout, TGSDataError, TGS_SIZE)
 from .model import load_checkpoint, predict_probs
 
@@ -51,8 +51,7 @@ def model_inputs(images:np.ndarray, # uint8 `[N,101,101]`
     x = torch.stack([seismic_tensor(im, z, n_in) for im, z in zip(images, depths)]).float() / 255.
     b, a = pad_amounts(size)
     if b or a: x = F.pad(x, (b, a, b, a), mode='reflect')
-    mean, std = channel_stats(n_in)
-    return TensorImage((x - torch.tensor(mean)[:, None, None]) / torch.tensor(std)[:, None, None])
+    return Normalize.from_stats(*channel_stats(n_in), cuda=False)(TensorImage(x))
 
 def predict_folder(images:np.ndarray, # uint8 `[N,101,101]`
                    models:list, # models from `load_run`

@@ -6,17 +6,17 @@ Docs: https://salt-fastai.github.io/salt_fastai/train.html.md"""
 
 # %% ../nbs/05_train.ipynb #975b3f1a
 from __future__ import annotations
-import json, os, time, math
-from dataclasses import dataclass, asdict
+import json, os, time
+from dataclasses import dataclass
 from pathlib import Path
 import numpy as np, pandas as pd, torch
 from fastcore.basics import store_attr
-from fastai.callback.core import Callback, CancelFitException
+from fastai.callback.core import Callback
 from fastai.callback.fp16 import MixedPrecision
 from fastai.callback.channelslast import ChannelsLast
 from fastai.callback.progress import CSVLogger, ProgressCallback
 from fastai.callback.tracker import TrackerCallback
-from fastai.callback.schedule import fit_one_cycle
+import fastai.callback.schedule  # adds `Learner.fit_one_cycle`
 from fastai.distributed import DistributedDL, rank_distrib, num_distrib
 from fastai.torch_core import set_seed
 from fastcore.basics import patch
