@@ -52,7 +52,7 @@ def _predict_args(p, data_required=True):
     p.add_argument('--out', required=True, help='submission file, .csv or .csv.gz')
     p.add_argument('--force', action='store_true', help='overwrite --out if it exists')
     p.add_argument('--threshold', type=float, default=None, help="probability threshold (default: the run's threshold.json)")
-    p.add_argument('--min-size', type=int, default=0, help='empty predicted masks smaller than this many pixels')
+    p.add_argument('--min-size', type=int, default=None, help="empty predicted masks smaller than this many pixels (default: the run's threshold.json)")
     p.add_argument('--use-empty-head', action='store_true', help='empty images the empty head calls salt-free')
     p.add_argument('--no-tta', action='store_true', help='no horizontal-flip TTA')
     p.add_argument('--bs', type=int, default=64, help='batch size (default: %(default)s)')

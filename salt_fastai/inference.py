@@ -15,6 +15,7 @@ from fastai.vision.core import TensorImage
 from .data import (load_image, seismic_tensor, channel_stats, pad_amounts, crop_pad, rle_encode,
                               check_layout, TGSDataError, TGS_SIZE)
 from .model import load_checkpoint, predict_probs
+from .metrics import drop_small
 
 # %% auto #0
 __all__ = ['run_checkpoints', 'load_run', 'model_inputs', 'predict_folder', 'plot_predictions', 'postprocess', 'make_submission',
@@ -108,8 +109,7 @@ def postprocess(probs:np.ndarray, # `[N,101,101]` salt probabilities
                 empty_thresh=0.5, # empty images whose `empty_probs` are below this
                ) -> np.ndarray:
     "Binary uint8 masks `[N,101,101]` from probabilities"
-    masks = (probs > threshold).astype(np.uint8)
-    if min_size: masks[masks.reshape(len(masks), -1).sum(1) < min_size] = 0
+    masks = drop_small((probs > threshold).astype(np.uint8), min_size)
     if empty_probs is not None: masks[np.asarray(empty_probs) < empty_thresh] = 0
     return masks
 
@@ -154,7 +154,7 @@ def predict_run(data, # data folder in the competition layout (test part)
                 out, # submission file (`.csv` or `.csv.gz`)
                 force=False, # overwrite `out`
                 threshold=None, # default: the run's `threshold.json`, else 0.5
-                min_size=0, # empty predicted masks smaller than this
+                min_size=None, # empty predicted masks smaller than this; default: the run's `threshold.json`, else 0
                 use_empty_head=False, # empty images the empty head calls salt-free
                 tta=True, bs=64, device=None,
                ) -> Path:
@@ -167,5 +167,6 @@ def predict_run(data, # data folder in the competition layout (test part)
         raise TGSDataError(f"{Path(data)/'depths.csv'}: the run's models use depth, but some test ids have none")
     probs, empty = predict_folder(images, models, metas, depths, bs=bs, tta=tta)
     t = threshold if threshold is not None else info.get('threshold', 0.5)
-    masks = postprocess(probs, t, min_size, empty if use_empty_head else None)
+    ms = min_size if min_size is not None else info.get('min_size', 0)
+    masks = postprocess(probs, t, ms, empty if use_empty_head else None)
     return make_submission(ids, masks, out, force=force)

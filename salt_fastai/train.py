@@ -22,7 +22,7 @@ from fastai.torch_core import set_seed
 from fastcore.basics import patch
 from .data import salt_dls, crop_pad
 from .losses import BCELovaszLoss, LovaszHingeLoss, SymmetricLovaszLoss
-from .metrics import TGSScore, best_threshold, tgs_score
+from .metrics import TGSScore, best_postprocess, tgs_score
 from .model import salt_learner, save_checkpoint, load_checkpoint, predict_probs
 
 # %% auto #0
@@ -151,16 +151,17 @@ def predict_valid(learn, tta=True) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(probs), np.concatenate(masks)
 
 def update_threshold(run, # a run directory
-                     thresholds=None, # candidate thresholds (default: `best_threshold`'s)
+                     thresholds=None, # candidate thresholds (default: `best_postprocess`'s)
+                     min_sizes=(0, 10, 20, 40, 80, 160), # candidate minimum mask sizes; `(0,)` searches the threshold alone
                     ) -> dict:
-    "Search the threshold on every `fold*/oof.npz` of `run` and write `threshold.json`"
+    "Search threshold and minimum mask size on every `fold*/oof.npz` of `run` and write `threshold.json`"
     run = Path(run); files = sorted(run.glob('fold*/oof.npz'))
     if not files: raise FileNotFoundError(f"{run}: no fold*/oof.npz (train a fold first)")
     oof = [np.load(f) for f in files]
     probs = np.concatenate([o['probs'] for o in oof]).astype(np.float32)
     masks = np.concatenate([o['masks'] for o in oof])
-    t, score, _ = best_threshold(probs, masks, thresholds)
-    res = dict(threshold=float(t), score=float(score), n_oof=int(len(masks)), folds=[f.parent.name for f in files],
+    t, min_size, score, _ = best_postprocess(probs, masks, thresholds, min_sizes)
+    res = dict(threshold=t, min_size=min_size, score=score, n_oof=int(len(masks)), folds=[f.parent.name for f in files],
                score_at_0_5=float(np.mean(tgs_score(probs > 0.5, masks))))
     tmp = run/'threshold.json.tmp'; tmp.write_text(json.dumps(res, indent=1)); os.replace(tmp, run/'threshold.json')
     return res
@@ -243,13 +244,14 @@ def train_fold(path, # data folder in the competition layout
     probs, masks = predict_valid(learn, tta=tta)
     ids = np.array(dls.valid_ds.items)
     np.savez_compressed(folder/'oof.npz', ids=ids, probs=probs, masks=masks)
-    t, tuned, _ = best_threshold(probs.astype(np.float32), masks)
+    t, min_size, tuned, _ = best_postprocess(probs.astype(np.float32), masks)
     res = dict(fold=fold, arch=arch, epochs=epochs, recipe=recipe if isinstance(recipe, str) else 'custom',
                score=float(ckpt.best), tta_score=float(np.mean(tgs_score(probs > 0.5, masks))),
-               threshold=float(t), tuned_score=float(tuned), n_valid=int(len(ids)),
+               threshold=t, min_size=min_size, tuned_score=tuned, n_valid=int(len(ids)),
                n_train=int(len(dls.train_ds)), seconds=round(time.time() - t0, 1),
                amp=str(dt).replace('torch.', '') if dt else 'fp32', device=str(dls.device))
-    res['run_threshold'] = update_threshold(out)['threshold']
+    run = update_threshold(out)
+    res['run_threshold'], res['run_min_size'] = run['threshold'], run['min_size']
     (folder/'result.json').write_text(json.dumps(res, indent=1))
     return res
 

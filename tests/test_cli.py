@@ -28,7 +28,7 @@ def synth(tmp_path_factory):
 
 def test_help_lists_every_option():
     for cmd, opts in {'train': ['--data', '--arch', '--epochs', '--out', '--fold', '--bs', '--lr', '--limit', '--quiet'],
-                      'predict': ['--data', '--run', '--out', '--force'], 'demo': ['--out'], 'synth': ['--out'],
+                      'predict': ['--data', '--run', '--out', '--force', '--threshold', '--min-size'], 'demo': ['--out'], 'synth': ['--out'],
                       'download': ['--out']}.items():
         h = run(cmd, '--help').stdout
         for o in opts: assert o in h, (cmd, o)
