@@ -72,13 +72,6 @@ def mean_score(preds, targets):
     return float(np.mean(np.asarray(tgs_score(preds, targets), dtype=np.float64)))
 
 
-def tune_threshold(probs, targets):
-    "(threshold, score) maximising the held-out score (`best_threshold`; optimistic: chosen on the same fold)"
-    from salt_fastai.metrics import best_threshold
-    th, score, _ = best_threshold(probs, targets)
-    return th, score
-
-
 def crossfit_score(probs, targets, seed=0):
     """Held-out score with threshold and minimum mask size chosen by `best_postprocess` on the *other* half of the
     held-out fold (2-fold cross-fitting): no image is scored with settings chosen on itself, as when a run's
@@ -160,9 +153,8 @@ def run_baseline(path, df, train_idx, valid_idx, epochs, lr, amp, seed, log=prin
         log(f'  baseline epoch {ep+1}/{epochs}: train loss {tot/max(steps,1):.4f}, held-out score {sc:.4f} '
             f'({time.perf_counter()-t0:.0f} s)')
     wall = time.perf_counter() - t0
-    th, tuned = tune_threshold(best_probs, mv)
     cf, cf_chosen = crossfit_score(best_probs, mv, seed)
-    return dict(score=best, final_score=scores[-1], threshold=th, tuned_score=tuned, crossfit_score=cf,
+    return dict(score=best, final_score=scores[-1], crossfit_score=cf,
                 crossfit_chosen=cf_chosen, images=epochs * steps * BS, wall=wall)
 
 
