@@ -12,17 +12,21 @@ training set and are scored with the competition metric (`salt_fastai.metrics.tg
   (`crossfit_score`: chosen by `best_postprocess` on one half, scored on the other, both ways).
 - **baseline**: `smp.Unet('resnet34', encoder_weights=None, in_channels=1, classes=1)`, a plain PyTorch loop on
   in-memory tensors (reflect-padded to 128, normalised with `channel_stats(1)`), horizontal flips only,
-  BCEWithLogits + `smp.losses.DiceLoss('binary')`, Adam with `OneCycleLR` (max lr 1e-3, cosine, over all steps),
-  batch 16 (last partial batch dropped, as fastai does), threshold 0.5. By default it gets the same CPU speed-ups as ours (bf16 autocast + channels_last) so that the
+  BCEWithLogits + `smp.losses.DiceLoss('binary')`, PyTorch's fused Adam (as ours, `salt_fastai.model.fused_adam`)
+  with `OneCycleLR` (max lr 1e-3, cosine, over all steps), batch 16 (last partial batch dropped, as fastai does),
+  threshold 0.5. By default it gets the same CPU speed-ups as ours (bf16 autocast + channels_last) so that the
   comparison is about the method, not the arithmetic; `--plain-fp32` turns them off.
 
 Each side gets the same wall-clock budget (`--minutes`). The epoch count of each side is chosen before its run from
-two calibration runs after a warm-up (1 epoch on the first `--calib` ids, and 1 epoch on all ids, a real epoch of the
-benchmark): their difference gives the time per id and epoch, the rest the one-off cost (data loading, model
-building, final predictions). A full epoch measures what the run will do far better than two small runs, whose
-per-id times missed the real ones by 15-25% in both directions on the shared 2-core machine. Epochs are fixed up front so that the
-one-cycle schedules complete; the table reports the wall time each side actually took. Both sides report the best
-epoch's held-out score at threshold 0.5 (ours keeps its best epoch; the baseline is scored after every epoch too).
+one calibration run after a warm-up: 1 epoch on all ids, a real epoch of the benchmark. The side's own clock around
+each epoch (training, validation and, for ours, checkpointing; for ours a fastai callback passed through
+`train_fold(cbs=...)`) gives the time per epoch, and the rest of the run's wall time the one-off cost (data loading,
+model building and, for ours, the flip-TTA out-of-fold predictions and the threshold search). (Fitting a line
+through two runs of different sizes, as earlier versions did, put the one-off cost that grows with the data, such as
+the final predictions, into the time per epoch, and gave ours one epoch fewer than fitted.) Epochs are fixed up front
+so that the one-cycle schedules complete; the table reports the wall time each side actually took. Both sides
+report the best epoch's held-out score at threshold 0.5 (ours keeps its best epoch; the baseline is scored after
+every epoch too).
 
     python bench/quality.py                              # ~10 min per side (+ calibration), the real benchmark
     python bench/quality.py --minutes 1 --limit 300      # a smoke run of a few minutes
@@ -129,11 +133,12 @@ def run_baseline(path, df, train_idx, valid_idx, epochs, lr, amp, seed, log=prin
     if amp: model = model.to(memory_format=torch.channels_last)
     dice, bce = smp.losses.DiceLoss('binary'), torch.nn.BCEWithLogitsLoss()
     steps = len(xt) // BS  # drop the last partial batch, as fastai's training loader does
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    opt = torch.optim.Adam(model.parameters(), lr=lr, fused=True)  # one kernel per step, as ours (`fused_adam`)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * steps)
     g = torch.Generator().manual_seed(seed)
-    best, best_probs, scores = -1., None, []
+    best, best_probs, scores, epoch_times = -1., None, [], []
     for ep in range(epochs):
+        te = time.perf_counter()
         model.train(); perm = torch.randperm(len(xt), generator=g); tot = 0.
         for s in range(steps):
             j = perm[s*BS:(s+1)*BS]
@@ -150,19 +155,33 @@ def run_baseline(path, df, train_idx, valid_idx, epochs, lr, amp, seed, log=prin
         probs = baseline_predict(model, xv, amp)
         sc = mean_score(probs > 0.5, mv); scores.append(sc)
         if sc > best: best, best_probs = sc, probs
+        epoch_times.append(time.perf_counter() - te)
         log(f'  baseline epoch {ep+1}/{epochs}: train loss {tot/max(steps,1):.4f}, held-out score {sc:.4f} '
             f'({time.perf_counter()-t0:.0f} s)')
     wall = time.perf_counter() - t0
     cf, cf_chosen = crossfit_score(best_probs, mv, seed)
     return dict(score=best, final_score=scores[-1], crossfit_score=cf,
-                crossfit_chosen=cf_chosen, images=epochs * steps * BS, wall=wall)
+                crossfit_chosen=cf_chosen, images=epochs * steps * BS, wall=wall, epoch_times=epoch_times)
 
 
 # ------------------------------------------------------------------------------------------------------------ ours
+def epoch_timer():
+    "A fastai callback recording the wall time of every epoch (training, validation, checkpoints), across stages"
+    from fastai.callback.core import Callback
+    class EpochTimer(Callback):
+        order = 100  # after `RunCheckpoints` has written the epoch's files
+        def __init__(self): self.times, self.t0 = [], None
+        def before_epoch(self): self.t0 = time.perf_counter()
+        def after_epoch(self): self.times.append(time.perf_counter() - self.t0)
+    return EpochTimer()
+
+
 def run_ours(path, df, train_idx, valid_idx, epochs, lr, fold, seed, limit, log=print, keep=None, size=SIZE):
     "`train_fold` with the benchmark's arch, budget, batch size and input `size`; its other settings are its defaults"
     from salt_fastai.train import train_fold
-    kw = dict(fold=fold, arch=ARCH, epochs=epochs, bs=BS, size=size, pretrained=False, seed=seed, limit=limit, quiet=True)
+    timer = epoch_timer()
+    kw = dict(fold=fold, arch=ARCH, epochs=epochs, bs=BS, size=size, pretrained=False, seed=seed, limit=limit,
+              quiet=True, cbs=timer)
     if lr is not None: kw['lr'] = lr
     t0 = time.perf_counter()
     seed_everything(seed)
@@ -178,28 +197,22 @@ def run_ours(path, df, train_idx, valid_idx, epochs, lr, fold, seed, limit, log=
     n_train = int(r.get('n_train', len(train_idx)))
     return dict(score=float(r['score']), threshold=float(r['threshold']), tuned_score=float(r['tuned_score']),
                 tta_score=r.get('tta_score'), crossfit_score=cf, crossfit_chosen=cf_chosen,
-                images=epochs * (n_train // BS) * BS, wall=wall)
+                images=epochs * (n_train // BS) * BS, wall=wall, epoch_times=timer.times)
 
 
 # ----------------------------------------------------------------------------------------------------- calibration
-def calibrate(name, run, df_all, fold, n_ids, calib, budget, log=print):
-    "Epochs of `run(df, train_idx, valid_idx, epochs, limit)` that fit `budget` seconds on `n_ids` ids"
-    n1 = max(min(calib, n_ids // 4), 5 * BS); n2 = n_ids  # the second run is one real epoch of the benchmark
+def calibrate(name, run, df_all, fold, limit, budget, log=print):
+    "Epochs of `run(df, train_idx, valid_idx, epochs, limit)` that fit `budget` seconds on the benchmark's ids"
     df, tr, va = select(df_all, fold, 5 * BS)  # warm-up (imports, kernel selection), not timed
     run(df, tr, va, 1, 5 * BS, log=lambda *a: None)
-    ts = []
-    for n in (n1, n2):
-        df, tr, va = select(df_all, fold, n)
-        t0 = time.perf_counter(); run(df, tr, va, 1, n, log=lambda *a: None); ts.append(time.perf_counter() - t0)
-    per_id = (ts[1] - ts[0]) / max(n2 - n1, 1); fixed = ts[0] - per_id * n1
-    if per_id <= 0 or fixed < 0:  # noisy timings (shared CPU): assume no one-off cost, which over-estimates
-        per_id, fixed = ts[1] / n2, 0.
-    epoch = per_id * n_ids
+    df, tr, va = select(df_all, fold, limit)  # one real epoch of the benchmark
+    t0 = time.perf_counter(); r = run(df, tr, va, 1, limit, log=lambda *a: None); total = time.perf_counter() - t0
+    (epoch,) = r['epoch_times']
+    fixed = max(total - epoch, 0.)
     epochs = max(1, int((budget - fixed) // epoch))
-    log(f'{name}: 1 epoch on {n1} / {n2} ids took {ts[0]:.1f} / {ts[1]:.1f} s -> {epoch:.1f} s per epoch on '
-        f'{n_ids} ids + {fixed:.1f} s one-off; {epochs} epoch(s) fit {budget:.0f} s '
-        f'(expect {fixed + epochs*epoch:.0f} s)')
-    return epochs, dict(per_epoch=epoch, fixed=fixed, calib_s=sum(ts))
+    log(f'{name}: a 1-epoch run on {len(df)} ids took {total:.1f} s: {epoch:.1f} s for the epoch + {fixed:.1f} s '
+        f'one-off; {epochs} epoch(s) fit {budget:.0f} s (expect {fixed + epochs*epoch:.0f} s)')
+    return epochs, dict(per_epoch=epoch, fixed=fixed, calib_s=total)
 
 
 # -------------------------------------------------------------------------------------------------------- the table
@@ -220,12 +233,12 @@ def table(rows, a, n_train, n_valid, hw, chosen):
     def row(name, r, ep, score):
         return f'| {name} | {ep} | {r["images"]} | {r["wall"]:.0f} | {r["images"]/r["wall"]:.1f} | {score:.4f} |'
     def chosen_str(r): return ', '.join(f'{t:.2f}/{m}' for t, m in r['crossfit_chosen'])
-    lines.append(row(f'baseline: smp.Unet, BCE+Dice, Adam one-cycle, hflip, {prec}; threshold 0.5',
+    lines.append(row(f'baseline: smp.Unet, BCE+Dice, fused Adam one-cycle, hflip, {prec}; threshold 0.5',
                      b, b['epochs'], b['score']))
     lines.append(row(f'baseline, no TTA, threshold/min size cross-fitted ({chosen_str(b)})', b, b['epochs'],
                      b['crossfit_score']))
     if o:
-        lines.append(row(f'ours: `train_fold` defaults (recipe, augmentations, bf16 autocast + channels_last) at size={a.size_ours}; threshold 0.5, no TTA', o, o['epochs'], o['score']))
+        lines.append(row(f'ours: `train_fold` defaults (recipe, augmentations, fused Adam, bf16 autocast + channels_last) at size={a.size_ours}; threshold 0.5, no TTA', o, o['epochs'], o['score']))
         if o.get('tta_score') is not None:
             lines.append(row('ours, best epoch with flip TTA; threshold 0.5', o, o['epochs'], o['tta_score']))
         lines.append(row(f'ours, flip TTA, threshold/min size cross-fitted ({chosen_str(o)})', o, o['epochs'],
@@ -251,7 +264,6 @@ def main():
     p.add_argument('--fold', type=int, default=4, help='held-out fold (0..4)')
     p.add_argument('--minutes', type=float, default=10., help='wall-clock training budget of each side')
     p.add_argument('--limit', type=int, default=None, help='use only the first N ids of train.csv (smoke runs)')
-    p.add_argument('--calib', type=int, default=640, help='ids in the first calibration run (the second uses all ids)')
     p.add_argument('--lr', type=float, default=1e-3, help='max learning rate of the baseline')
     p.add_argument('--lr-ours', type=float, default=None, help="learning rate passed to train_fold (default: its own)")
     p.add_argument('--size-ours', type=int, default=101, help="input side of our model: 101 trains on the original "
@@ -272,7 +284,6 @@ def main():
     budget = a.minutes * 60
     df_all = read_tgs(a.data)
     df, tr, va = select(df_all, a.fold, a.limit)
-    n_ids = len(df)
     print(f'data {a.data}: {len(tr)} training / {len(va)} held-out ids (fold {a.fold}); budget {budget:.0f} s per side',
           flush=True)
 
@@ -287,7 +298,7 @@ def main():
                                                   f'run with --only baseline') from None
     rows, chosen = {}, []
     for s in order:
-        epochs, cal = calibrate(s, sides[s], df_all, a.fold, n_ids, a.calib, budget)
+        epochs, cal = calibrate(s, sides[s], df_all, a.fold, a.limit, budget)
         load = os.getloadavg()[0] if hasattr(os, 'getloadavg') else float('nan')
         chosen.append(f'{s} {epochs} ({cal["per_epoch"]:.0f} s/epoch + {cal["fixed"]:.0f} s one-off, '
                       f'calibration {cal["calib_s"]:.0f} s, load average {load:.1f} after it)')

@@ -16,14 +16,15 @@ import timm
 from fastcore.basics import store_attr, listify
 from fastai.torch_core import Module, params
 from fastai.layers import ConvLayer, AdaptiveConcatPool2d, Flatten, NormType
-from fastai.optimizer import Adam
+from functools import partial
+from fastai.optimizer import Adam, OptimWrapper
 from fastai.learner import Learner
 from fastcore.basics import defaults  # fastai sets `defaults.activation` and `defaults.lr`
 from fastai.losses import BCEWithLogitsLossFlat
 
 # %% auto #0
 __all__ = ['same_padding_', 'timm_encoder', 'SCSE', 'DilatedCenter', 'UpBlock', 'HypercolumnHead', 'SaltUnet', 'salt_splitter',
-           'salt_model', 'salt_learner', 'save_checkpoint', 'load_checkpoint', 'predict_probs']
+           'fused_adam', 'salt_model', 'salt_learner', 'save_checkpoint', 'load_checkpoint', 'predict_probs']
 
 # %% ../nbs/04_model.ipynb #87e8a362
 def same_padding_(model: nn.Module) -> nn.Module:
@@ -208,6 +209,15 @@ def salt_splitter(model: SaltUnet) -> list:
     "Two parameter groups for a `SaltUnet`: the encoder, and everything else (centre, decoder, heads)"
     return [params(model.encoder), [p for n, p in model.named_parameters() if not n.startswith('encoder.')]]
 
+# %% ../nbs/04_model.ipynb #1be5eb50
+def fused_adam(params, # parameters, or parameter groups from a splitter
+               lr=defaults.lr, mom=0.9, sqr_mom=0.99, eps=1e-5, wd=0.01, # fastai `Adam`'s defaults
+               fused:bool=True, # one kernel per step (CPU, CUDA, MPS, XPU); False: PyTorch's `foreach` kernels
+              ) -> OptimWrapper:
+    "fastai's `Adam` (decoupled weight decay) as PyTorch's fused `AdamW`, for `Learner(opt_func=fused_adam)`"
+    opt = partial(torch.optim.AdamW, fused=True) if fused else partial(torch.optim.AdamW, foreach=True)
+    return OptimWrapper(params, opt, lr=lr, betas=(mom, sqr_mom), eps=eps, weight_decay=wd)
+
 # %% ../nbs/04_model.ipynb #fd3af952
 class _FallbackBCE(BCEWithLogitsLossFlat):
     "Pixel BCE on mask logits, plus BCE of the empty logit against 'mask has salt' for a model's tuple output"
@@ -264,7 +274,7 @@ def salt_learner(
     pretrained_file: str | Path | None = None,  # local timm state dict, see `timm_encoder`
     stem_stride: int | None = None,  # None: 1 for inception_resnet_v2 (the reference solution), the arch's own otherwise
     encoder_kwargs: dict | None = None,  # more arguments to `timm.create_model`, e.g. `dict(drop_path_rate=0.2)`
-    opt_func=Adam, lr=defaults.lr, cbs=None, path=None, model_dir='models', wd=None, wd_bn_bias=False,
+    opt_func=fused_adam, lr=defaults.lr, cbs=None, path=None, model_dir='models', wd=None, wd_bn_bias=False,
     train_bn=True, moms=(0.95, 0.85, 0.95),  # passed to `Learner`
     **kwargs,  # passed to `SaltUnet`: `hypercolumns`, `center`, `scse`, `empty_head`, `dec_chs`...
 ) -> Learner:

@@ -10,7 +10,7 @@ import json, os, time
 from dataclasses import dataclass
 from pathlib import Path
 import numpy as np, pandas as pd, torch
-from fastcore.basics import store_attr
+from fastcore.basics import store_attr, listify
 from fastai.callback.core import Callback
 from fastai.callback.fp16 import MixedPrecision
 from fastai.callback.channelslast import ChannelsLast
@@ -201,6 +201,7 @@ def train_fold(path, # data folder in the competition layout
                quiet=False, # no progress bars or per-epoch tables
                resume=True, # continue from `last.pth` if the fold was interrupted
                tta=True, # flip TTA for the out-of-fold probabilities
+               cbs=None, # more fastai callbacks for the `Learner` (e.g. a logger)
                **model_kwargs # passed to `salt_learner` (e.g. `scse=True`, `empty_head=True`)
               ) -> dict:
     "Train fold `fold` with `recipe`; return its scores and the run's threshold"
@@ -216,7 +217,7 @@ def train_fold(path, # data folder in the competition layout
     learn.unfreeze()
     meta = dict(arch=arch, n_in=n_in, size=size, fold=fold, model_kwargs=model_kwargs)
     ckpt = RunCheckpoints(folder, meta, monitor=learn.metrics[0].name)
-    learn.add_cbs([ckpt, StopOnNonFinite()])
+    learn.add_cbs([ckpt, StopOnNonFinite()] + listify(cbs))
     if not rank_distrib(): learn.add_cb(EpochCSVLogger(folder/'history.csv', append=True)) # one log, by rank 0
     dt = amp_dtype(dls.device) if mixed_precision else None
     if dt is not None: learn.add_cb(AutocastMixedPrecision(dt))
