@@ -268,7 +268,7 @@ def main():
     p.add_argument('--lr-ours', type=float, default=None, help="learning rate passed to train_fold (default: its own)")
     p.add_argument('--size-ours', type=int, default=101, help="input side of our model: 101 trains on the original "
                    "images, 128 reflect-pads them as the baseline must (default: %(default)s)")
-    p.add_argument('--seed', type=int, default=42)
+    p.add_argument('--seed', type=int, default=42, help='seed of the fold assignment and of both sides\' training')
     p.add_argument('--plain-fp32', action='store_true', help='baseline in fp32 without channels_last')
     p.add_argument('--only', choices=['baseline', 'ours'], default=None, help='run one side only (debugging)')
     p.add_argument('--out', type=Path, default=ROOT/'bench'/'out'/'quality.md')
@@ -282,7 +282,7 @@ def main():
     if a.minutes <= 0: raise SystemExit(f'--minutes must be positive, got {a.minutes}')
     if a.limit is not None and a.limit < 5 * BS: raise SystemExit(f'--limit must be at least {5*BS}, got {a.limit}')
     budget = a.minutes * 60
-    df_all = read_tgs(a.data)
+    df_all = read_tgs(a.data, seed=a.seed)  # the folds `train_fold(seed=...)` uses too
     df, tr, va = select(df_all, a.fold, a.limit)
     print(f'data {a.data}: {len(tr)} training / {len(va)} held-out ids (fold {a.fold}); budget {budget:.0f} s per side',
           flush=True)
