@@ -215,7 +215,7 @@ def fused_adam(params, # parameters, or parameter groups from a splitter
                fused:bool=True, # one kernel per step (CPU, CUDA, MPS, XPU); False: PyTorch's `foreach` kernels
               ) -> OptimWrapper:
     "fastai's `Adam` (decoupled weight decay) as PyTorch's fused `AdamW`, for `Learner(opt_func=fused_adam)`"
-    opt = partial(torch.optim.AdamW, fused=True) if fused else partial(torch.optim.AdamW, foreach=True)
+    opt = partial(torch.optim.AdamW, fused=fused, foreach=not fused)
     return OptimWrapper(params, opt, lr=lr, betas=(mom, sqr_mom), eps=eps, weight_decay=wd)
 
 # %% ../nbs/04_model.ipynb #fd3af952
