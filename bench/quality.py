@@ -14,8 +14,10 @@ training set and are scored with the competition metric (`salt_fastai.metrics.tg
   in-memory tensors (reflect-padded to 128, normalised with `channel_stats(1)`), horizontal flips only,
   BCEWithLogits + `smp.losses.DiceLoss('binary')`, PyTorch's fused Adam (as ours, `salt_fastai.model.fused_adam`)
   with `OneCycleLR` (max lr 1e-3, cosine, over all steps), batch 16 (last partial batch dropped, as fastai does),
-  threshold 0.5. By default it gets the same CPU speed-ups as ours (bf16 autocast + channels_last) so that the
-  comparison is about the method, not the arithmetic; `--plain-fp32` turns them off.
+  threshold 0.5. By default it gets the same CPU speed-ups as ours, so that the comparison is about the method, not
+  the arithmetic: channels_last memory, and bf16 autocast where `salt_fastai.train.amp_dtype` finds native bf16
+  (AVX512-BF16 or AMX; on other CPUs emulated bf16 is many times slower than fp32, and ours trains in fp32 there
+  too); `--plain-fp32` turns both off.
 
 Each side gets the same wall-clock budget (`--minutes`). The epoch count of each side is chosen before its run from
 one calibration run after a warm-up: 1 epoch on all ids, a real epoch of the benchmark. The side's own clock around
@@ -66,7 +68,7 @@ def hardware():
     bf16 = 'avx512_bf16' in cpu_flags()
     load = ', '.join(f'{l:.1f}' for l in os.getloadavg()) if hasattr(os, 'getloadavg') else 'n/a'
     return (f'{cpu_name()}, {os.cpu_count()} cores ({torch.get_num_threads()} torch threads), '
-            f'{"avx512_bf16" if bf16 else "no native bf16"}, torch {torch.__version__}, Python {platform.python_version()}; '
+            f'{"avx512_bf16" if bf16 else "no native bf16"} (torch CPU capability {torch.backends.cpu.get_cpu_capability()}), torch {torch.__version__}, Python {platform.python_version()}; '
             f'load average at the end {load}')
 
 
@@ -112,17 +114,17 @@ def load_tensors(path, ids):
     return x, y, masks
 
 
-def baseline_predict(model, x, amp, bs=64):
+def baseline_predict(model, x, amp, cl, bs=64):
     model.eval(); out = []
     with torch.no_grad(), (torch.autocast('cpu', dtype=torch.bfloat16) if amp else contextlib.nullcontext()):
         for i in range(0, len(x), bs):
             xb = x[i:i+bs]
-            if amp: xb = xb.contiguous(memory_format=torch.channels_last)
+            if cl: xb = xb.contiguous(memory_format=torch.channels_last)
             out.append(torch.sigmoid(model(xb).float()))
     return crop_pad(torch.cat(out)[:, 0]).numpy()
 
 
-def run_baseline(path, df, train_idx, valid_idx, epochs, lr, amp, seed, log=print):
+def run_baseline(path, df, train_idx, valid_idx, epochs, lr, amp, cl, seed, log=print):
     "Train the plain smp U-Net for `epochs` and score it on `valid_idx` after every epoch"
     import segmentation_models_pytorch as smp
     t0 = time.perf_counter()
@@ -130,7 +132,7 @@ def run_baseline(path, df, train_idx, valid_idx, epochs, lr, amp, seed, log=prin
     x, y, masks = load_tensors(path, df.id.tolist())
     xt, yt, xv, mv = x[train_idx], y[train_idx], x[valid_idx], masks[valid_idx]
     model = smp.Unet(ARCH, encoder_weights=None, in_channels=1, classes=1)
-    if amp: model = model.to(memory_format=torch.channels_last)
+    if cl: model = model.to(memory_format=torch.channels_last)
     dice, bce = smp.losses.DiceLoss('binary'), torch.nn.BCEWithLogitsLoss()
     steps = len(xt) // BS  # drop the last partial batch, as fastai's training loader does
     opt = torch.optim.Adam(model.parameters(), lr=lr, fused=True)  # one kernel per step, as ours (`fused_adam`)
@@ -145,14 +147,14 @@ def run_baseline(path, df, train_idx, valid_idx, epochs, lr, amp, seed, log=prin
             xb, yb = xt[j], yt[j]
             flip = torch.rand(len(j), generator=g) < 0.5  # horizontal flips only
             xb[flip], yb[flip] = xb[flip].flip(-1), yb[flip].flip(-1)
-            if amp: xb = xb.contiguous(memory_format=torch.channels_last)
+            if cl: xb = xb.contiguous(memory_format=torch.channels_last)
             with torch.autocast('cpu', dtype=torch.bfloat16) if amp else contextlib.nullcontext():
                 logits = model(xb)
             logits = logits.float()
             loss = bce(logits, yb) + dice(logits, yb)
             opt.zero_grad(set_to_none=True); loss.backward(); opt.step(); sched.step()
             tot += loss.item()
-        probs = baseline_predict(model, xv, amp)
+        probs = baseline_predict(model, xv, amp, cl)
         sc = mean_score(probs > 0.5, mv); scores.append(sc)
         if sc > best: best, best_probs = sc, probs
         epoch_times.append(time.perf_counter() - te)
@@ -218,7 +220,7 @@ def calibrate(name, run, df_all, fold, limit, budget, log=print):
 # -------------------------------------------------------------------------------------------------------- the table
 def table(rows, a, n_train, n_valid, hw, chosen):
     b, o = rows['baseline'], rows.get('ours')
-    prec = 'bf16 autocast + channels_last' if not a.plain_fp32 else 'fp32, contiguous'
+    prec = ('bf16 autocast + channels_last' if a.amp else 'fp32, channels_last') if not a.plain_fp32 else 'fp32, contiguous'
     lines = [f'### Held-out TGS score after a {a.minutes:g}-minute CPU budget per side',
              '',
              f'Data: `{a.data}`, {n_train} training / {n_valid} held-out ids (fold {a.fold} of 5, seed {a.seed}'
@@ -238,7 +240,8 @@ def table(rows, a, n_train, n_valid, hw, chosen):
     lines.append(row(f'baseline, no TTA, threshold/min size cross-fitted ({chosen_str(b)})', b, b['epochs'],
                      b['crossfit_score']))
     if o:
-        lines.append(row(f'ours: `train_fold` defaults (recipe, augmentations, fused Adam, bf16 autocast + channels_last) at size={a.size_ours}; threshold 0.5, no TTA', o, o['epochs'], o['score']))
+        ours_prec = 'bf16 autocast + channels_last' if a.amp_ours else 'fp32 (no native bf16) + channels_last'
+        lines.append(row(f'ours: `train_fold` defaults (recipe, augmentations, fused Adam, {ours_prec}) at size={a.size_ours}; threshold 0.5, no TTA', o, o['epochs'], o['score']))
         if o.get('tta_score') is not None:
             lines.append(row('ours, best epoch with flip TTA; threshold 0.5', o, o['epochs'], o['tta_score']))
         lines.append(row(f'ours, flip TTA, threshold/min size cross-fitted ({chosen_str(o)})', o, o['epochs'],
@@ -269,7 +272,8 @@ def main():
     p.add_argument('--size-ours', type=int, default=101, help="input side of our model: 101 trains on the original "
                    "images, 128 reflect-pads them as the baseline must (default: %(default)s)")
     p.add_argument('--seed', type=int, default=42, help='seed of the fold assignment and of both sides\' training')
-    p.add_argument('--plain-fp32', action='store_true', help='baseline in fp32 without channels_last')
+    p.add_argument('--plain-fp32', action='store_true', help='baseline in fp32 without channels_last (default: '
+                   'channels_last, and bf16 autocast where the CPU has native bf16, as ours)')
     p.add_argument('--only', choices=['baseline', 'ours'], default=None, help='run one side only (debugging)')
     p.add_argument('--out', type=Path, default=ROOT/'bench'/'out'/'quality.md')
     p.add_argument('--keep-run', type=Path, default=None, help="keep our side's final run directory here (for figures)")
@@ -287,9 +291,11 @@ def main():
     print(f'data {a.data}: {len(tr)} training / {len(va)} held-out ids (fold {a.fold}); budget {budget:.0f} s per side',
           flush=True)
 
-    amp = not a.plain_fp32
+    from salt_fastai.train import amp_dtype
+    a.amp_ours = amp_dtype('cpu') is not None  # what `train_fold`'s defaults do on this CPU
+    a.amp, cl = a.amp_ours and not a.plain_fp32, not a.plain_fp32
     sides = dict(
-        baseline=lambda d, t, v, ep, lim, log=print: run_baseline(a.data, d, t, v, ep, a.lr, amp, a.seed, log=log),
+        baseline=lambda d, t, v, ep, lim, log=print: run_baseline(a.data, d, t, v, ep, a.lr, a.amp, cl, a.seed, log=log),
         ours=lambda d, t, v, ep, lim, log=print, keep=None: run_ours(a.data, d, t, v, ep, a.lr_ours, a.fold, a.seed, lim, log=log, keep=keep, size=a.size_ours))
     order = [s for s in ('baseline', 'ours') if a.only in (None, s)]
     if 'ours' in order:
