@@ -36,7 +36,7 @@ every epoch too).
 
 Prints a markdown table with the hardware and writes it to `bench/out/quality.md` (git-ignored).
 """
-import argparse, contextlib, datetime, math, os, platform, random, sys, tempfile, time
+import argparse, datetime, math, os, platform, random, sys, tempfile, time
 from pathlib import Path
 
 import numpy as np
@@ -56,19 +56,12 @@ def seed_everything(seed):
     os.environ['PYTHONHASHSEED'] = str(seed)
 
 
-def cpu_flags():
-    try:
-        for line in open('/proc/cpuinfo'):
-            if line.startswith('flags'): return set(line.split(':', 1)[1].split())
-    except OSError: pass
-    return set()
-
-
 def hardware():
-    bf16 = 'avx512_bf16' in cpu_flags()
+    from salt_fastai.train import amp_dtype  # the rule both sides follow
+    bf16 = amp_dtype('cpu') is not None
     load = ', '.join(f'{l:.1f}' for l in os.getloadavg()) if hasattr(os, 'getloadavg') else 'n/a'
     return (f'{cpu_name()}, {os.cpu_count()} cores ({torch.get_num_threads()} torch threads), '
-            f'{"avx512_bf16" if bf16 else "no native bf16"} (torch CPU capability {torch.backends.cpu.get_cpu_capability()}), torch {torch.__version__}, Python {platform.python_version()}; '
+            f'{"native bf16" if bf16 else "no native bf16"} (torch CPU capability {torch.backends.cpu.get_cpu_capability()}), torch {torch.__version__}, Python {platform.python_version()}; '
             f'load average at the end {load}')
 
 
@@ -116,7 +109,7 @@ def load_tensors(path, ids):
 
 def baseline_predict(model, x, amp, cl, bs=64):
     model.eval(); out = []
-    with torch.no_grad(), (torch.autocast('cpu', dtype=torch.bfloat16) if amp else contextlib.nullcontext()):
+    with torch.no_grad(), torch.autocast('cpu', dtype=torch.bfloat16, enabled=amp):
         for i in range(0, len(x), bs):
             xb = x[i:i+bs]
             if cl: xb = xb.contiguous(memory_format=torch.channels_last)
@@ -148,7 +141,7 @@ def run_baseline(path, df, train_idx, valid_idx, epochs, lr, amp, cl, seed, log=
             flip = torch.rand(len(j), generator=g) < 0.5  # horizontal flips only
             xb[flip], yb[flip] = xb[flip].flip(-1), yb[flip].flip(-1)
             if cl: xb = xb.contiguous(memory_format=torch.channels_last)
-            with torch.autocast('cpu', dtype=torch.bfloat16) if amp else contextlib.nullcontext():
+            with torch.autocast('cpu', dtype=torch.bfloat16, enabled=amp):
                 logits = model(xb)
             logits = logits.float()
             loss = bce(logits, yb) + dice(logits, yb)
@@ -220,7 +213,7 @@ def calibrate(name, run, df_all, fold, limit, budget, log=print):
 # -------------------------------------------------------------------------------------------------------- the table
 def table(rows, a, n_train, n_valid, hw, chosen):
     b, o = rows['baseline'], rows.get('ours')
-    prec = ('bf16 autocast + channels_last' if a.amp else 'fp32, channels_last') if not a.plain_fp32 else 'fp32, contiguous'
+    prec = ('bf16 autocast' if a.amp else 'fp32') + (', contiguous' if a.plain_fp32 else ', channels_last')
     lines = [f'### Held-out TGS score after a {a.minutes:g}-minute CPU budget per side',
              '',
              f'Data: `{a.data}`, {n_train} training / {n_valid} held-out ids (fold {a.fold} of 5, seed {a.seed}'
