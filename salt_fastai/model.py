@@ -164,8 +164,8 @@ class SaltUnet(Module):
         center: str | None = 'aspp',  # 'aspp' for a `DilatedCenter` on the deepest features, None for none
         scse: bool = False,  # `SCSE` at the end of every decoder block
         empty_head: bool = False,  # also return an "image has salt" logit per image
-        dec_chs: list | None = None,  # decoder widths, deepest first; default 256, 128, 64, ... (at least 16)
-        center_ch: int = 256,  # width of the centre block
+        dec_chs: list | None = None,  # decoder widths, deepest first; default 128, 64, 32, ... (at least 16)
+        center_ch: int = 128,  # width of the centre block
         rates: tuple = (1, 3, 5, 7),  # dilation rates of the centre block
         up_mode: str = 'nearest',  # interpolation inside the decoder
         hc_mode: str = 'bilinear',  # interpolation of the hypercolumns to the input size
@@ -176,7 +176,7 @@ class SaltUnet(Module):
         self.encoder = encoder
         chs, reds = encoder.feature_info.channels(), encoder.feature_info.reduction()
         skips = chs[-2::-1] + [0]*(reds[0] > 1)  # deepest first; a last skip-less block when stride > 1 remains
-        self.dec_chs = listify(dec_chs) or [max(16, 256 >> i) for i in range(len(skips))]
+        self.dec_chs = listify(dec_chs) or [max(16, 128 >> i) for i in range(len(skips))]
         if len(self.dec_chs) != len(skips):
             raise ValueError(f"dec_chs={dec_chs!r}: expected {len(skips)} widths for this encoder (strides {reds})")
         kw = dict(norm_type=norm_type, act_cls=act_cls)
