@@ -279,7 +279,7 @@ def salt_dls(path, # a folder in the competition layout
              limit=None, # use only the first `limit` ids of train.csv (quick runs)
              aug=True, # training augmentations from `salt_aug_transforms`
              check_rle=True, # check every mask PNG against its train.csv RLE
-             num_workers=0, # the data is in memory: workers rarely pay
+             num_workers=None, # None: 0 on CPU (the data is in memory), up to 8 when a CUDA GPU trains
              **kwargs # passed to `DataBlock.dataloaders`
             ) -> DataLoaders:
     "fastai `DataLoaders` for the TGS training set with fold `fold` held out"
@@ -295,6 +295,7 @@ def salt_dls(path, # a folder in the competition layout
                        get_x=partial(TGSArrays.x, arrays), get_y=partial(TGSArrays.y, arrays), # (a bound method reads as a decorator to fastai)
                        splitter=IndexSplitter(valid_idx),
                        item_tfms=ReflectPad(size), batch_tfms=salt_aug_transforms() if aug else None)
+    if num_workers is None: num_workers = min(8, os.cpu_count() or 1) if torch.cuda.is_available() else 0
     dls = dblock.dataloaders(df.id.tolist(), bs=bs, num_workers=num_workers, **kwargs)
     dls.n_in, dls.size, dls.fold, dls.df = n_in, size, fold, df
     return dls
