@@ -15,7 +15,7 @@ Writes to `--out`: `gpu_recipe.md` (a markdown table with the hardware), `result
 per-epoch log), `epochs.csv` (the wall time of every epoch) and `oof.npz` (the flip-TTA held-out probabilities of
 the best epoch, for figures).
 """
-import argparse, datetime, json, math, platform, shutil, sys, tempfile, time
+import argparse, datetime, json, platform, shutil, tempfile, time
 from pathlib import Path
 
 import torch
