@@ -51,7 +51,6 @@ def main():
     p.add_argument('--workers', type=int, default=8, help='worker processes of the second loader pass')
     a = p.parse_args()
 
-    from fastai.callback.channelslast import ChannelsLast  # noqa: F401  (only to fail early if fastai is missing)
     from salt_fastai.data import find_tgs, salt_dls
     from salt_fastai.train import amp_dtype, make_recipe, _atomic_save
     from salt_fastai.model import salt_learner

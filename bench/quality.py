@@ -45,6 +45,7 @@ import torch.nn.functional as F
 
 from salt_fastai.data import channel_stats, crop_pad, find_tgs, load_image, load_mask, pad_amounts, read_tgs
 from hardware import cpu_name  # bench/hardware.py (scripts run as `python bench/NAME.py`)
+from epochs import epoch_log  # bench/epochs.py
 
 ROOT = Path(__file__).resolve().parents[1]
 ARCH, BS, SIZE, TARGET = 'resnet34', 16, 128, 0.03
@@ -160,21 +161,10 @@ def run_baseline(path, df, train_idx, valid_idx, epochs, lr, amp, cl, seed, log=
 
 
 # ------------------------------------------------------------------------------------------------------------ ours
-def epoch_timer():
-    "A fastai callback recording the wall time of every epoch (training, validation, checkpoints), across stages"
-    from fastai.callback.core import Callback
-    class EpochTimer(Callback):
-        order = 100  # after `RunCheckpoints` has written the epoch's files
-        def __init__(self): self.times, self.t0 = [], None
-        def before_epoch(self): self.t0 = time.perf_counter()
-        def after_epoch(self): self.times.append(time.perf_counter() - self.t0)
-    return EpochTimer()
-
-
 def run_ours(path, df, train_idx, valid_idx, epochs, lr, fold, seed, limit, log=print, keep=None, size=SIZE):
     "`train_fold` with the benchmark's arch, budget, batch size and input `size`; its other settings are its defaults"
     from salt_fastai.train import train_fold
-    timer = epoch_timer()
+    timer = epoch_log(log=lambda *a: None)
     kw = dict(fold=fold, arch=ARCH, epochs=epochs, bs=BS, size=size, pretrained=False, seed=seed, limit=limit,
               quiet=True, cbs=timer)
     if lr is not None: kw['lr'] = lr

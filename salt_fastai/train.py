@@ -26,8 +26,9 @@ from .metrics import TGSScore, best_postprocess, tgs_score
 from .model import salt_learner, save_checkpoint, load_checkpoint, predict_probs
 
 # %% auto #0
-__all__ = ['LOSSES', 'RECIPES', 'amp_dtype', 'AutocastMixedPrecision', 'RunCheckpoints', 'EpochCSVLogger', 'NonFiniteLoss',
-           'StopOnNonFinite', 'Stage', 'make_recipe', 'predict_valid', 'update_threshold', 'train_fold', 'train_cv']
+__all__ = ['LOSSES', 'MIN_SECOND_STAGE', 'RECIPES', 'amp_dtype', 'AutocastMixedPrecision', 'RunCheckpoints', 'EpochCSVLogger',
+           'NonFiniteLoss', 'StopOnNonFinite', 'Stage', 'make_recipe', 'predict_valid', 'update_threshold',
+           'train_fold', 'train_cv']
 
 # %% ../nbs/05_train.ipynb #c7efaaff
 def amp_dtype(device=None # a torch device; default: CUDA if available, else CPU
@@ -81,10 +82,20 @@ class RunCheckpoints(TrackerCallback):
                           epoch=self.epoch, best=float(self.best), meta=self.meta), self.folder/'last.pth')
 
 class EpochCSVLogger(CSVLogger):
-    "fastai's `CSVLogger`, leaving out the epochs a resumed run skips"
+    "fastai's `CSVLogger` with the recipe `stage` of each epoch, one header however many fits append to the file, and no rows for the epochs a resumed run skips"
+    def __init__(self, fname='history.csv', append=True, stage=0): super().__init__(fname, append); self.stage = stage
+    def before_fit(self):
+        if hasattr(self, 'gather_preds'): return
+        path = self.path/self.fname; path.parent.mkdir(parents=True, exist_ok=True)
+        header = not (self.append and path.exists() and path.stat().st_size > 0)
+        self.file = path.open('a' if self.append else 'w')
+        if header: self.file.write(','.join(['stage'] + list(self.recorder.metric_names)) + '\n')
+        self.old_logger, self.learn.logger = self.logger, self._write_line
     def _write_line(self, log):
-        if len(log) == len(self.recorder.metric_names): super()._write_line(log)
-        else: self.old_logger(log)
+        if len(log) == len(self.recorder.metric_names): # a skipped epoch logs only some of the names
+            self.file.write(','.join(str(t) for t in [self.stage] + list(log)) + '\n')
+            self.file.flush(); os.fsync(self.file.fileno())
+        self.old_logger(log)
 
 class NonFiniteLoss(RuntimeError):
     "The training loss became NaN or inf"
@@ -115,9 +126,11 @@ class Stage:
         if self.loss not in LOSSES: raise ValueError(f"Stage.loss must be one of {list(LOSSES)}, got {self.loss!r}")
         return LOSSES[self.loss]()
 
+MIN_SECOND_STAGE = 10 # fewer epochs: the two-stage recipes train their first stage only
+
 def _two_stage(first, second):
     def recipe(epochs, lr):
-        n1 = max(1, round(epochs * 0.6))
+        n1 = epochs if epochs < MIN_SECOND_STAGE else round(epochs * 0.6)
         return [Stage(first, n1, lr)] + ([Stage(second, epochs - n1, lr / 2)] if epochs > n1 else [])
     return recipe
 
@@ -185,7 +198,7 @@ def _stage_fit(learn, stage, start_epoch, distributed):
 def train_fold(path, # data folder in the competition layout
                fold=0, # validation fold
                arch='inception_resnet_v2', # timm encoder
-               epochs=10, # total epochs of the recipe
+               epochs=10, # total epochs of the recipe (ignored when `recipe` is a list of `Stage`s)
                lr=1e-3, # maximum learning rate of the first stage
                bs=32, # batch size
                size=128, # padded input side
@@ -218,7 +231,8 @@ def train_fold(path, # data folder in the competition layout
     meta = dict(arch=arch, n_in=n_in, size=size, fold=fold, model_kwargs=model_kwargs)
     ckpt = RunCheckpoints(folder, meta, monitor=learn.metrics[0].name)
     learn.add_cbs([ckpt, StopOnNonFinite()] + listify(cbs))
-    if not rank_distrib(): learn.add_cb(EpochCSVLogger(folder/'history.csv', append=True)) # one log, by rank 0
+    log = EpochCSVLogger(folder/'history.csv', append=True) if not rank_distrib() else None # one log, by rank 0
+    if log: learn.add_cb(log)
     dt = amp_dtype(dls.device) if mixed_precision else None
     if dt is not None: learn.add_cb(AutocastMixedPrecision(dt))
     if channels_last: learn.add_cb(ChannelsLast())
@@ -239,6 +253,7 @@ def train_fold(path, # data folder in the competition layout
             if i > 0 and (folder/'model.pth').exists(): load_checkpoint(folder/'model.pth', learn.model)
             learn.opt = None
         ckpt.stage = i
+        if log: log.stage = i
         _stage_fit(learn, stages[i], first_epoch if i == first_stage else 0, distributed)
     if rank_distrib(): return {}
     load_checkpoint(folder/'model.pth', learn.model)
@@ -246,7 +261,7 @@ def train_fold(path, # data folder in the competition layout
     ids = np.array(dls.valid_ds.items)
     np.savez_compressed(folder/'oof.npz', ids=ids, probs=probs, masks=masks)
     t, min_size, tuned, _ = best_postprocess(probs.astype(np.float32), masks)
-    res = dict(fold=fold, arch=arch, epochs=epochs, recipe=recipe if isinstance(recipe, str) else 'custom',
+    res = dict(fold=fold, arch=arch, epochs=sum(s.epochs for s in stages), recipe=recipe if isinstance(recipe, str) else 'custom',
                score=float(ckpt.best), tta_score=float(np.mean(tgs_score(probs > 0.5, masks))),
                threshold=t, min_size=min_size, tuned_score=tuned, n_valid=int(len(ids)),
                n_train=int(len(dls.train_ds)), seconds=round(time.time() - t0, 1),
