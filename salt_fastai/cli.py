@@ -8,17 +8,15 @@ Docs: https://salt-fastai.github.io/salt_fastai/cli.html.md"""
 from __future__ import annotations
 import argparse, sys, time
 from pathlib import Path
-import numpy as np, pandas as pd
-from .train import train_fold, train_cv, RECIPES
-from .inference import predict_run, plot_predictions
-from .synthetic import make_synthetic_tgs
-from .data import load_image
+from . import __version__
 
 # %% auto #0
-__all__ = ['KAGGLE_COMPETITION', 'COMMANDS', 'salt_parser', 'cmd_train', 'cmd_predict', 'cmd_synth', 'cmd_demo', 'cmd_download',
-           'main']
+__all__ = ['RECIPE_NAMES', 'KAGGLE_COMPETITION', 'COMMANDS', 'salt_parser', 'cmd_train', 'cmd_predict', 'cmd_synth',
+           'demo_test_score', 'cmd_demo', 'cmd_download', 'main']
 
 # %% ../nbs/07_cli.ipynb #b11491b9
+RECIPE_NAMES = ('bce-lovasz', 'bce-symmetric-lovasz', 'bce-elu-lovasz', 'lovasz', 'bce') # the keys of `train.RECIPES`
+
 def _model_args(p):
     g = p.add_argument_group('model')
     g.add_argument('--arch', default='inception_resnet_v2', help='timm encoder name (default: %(default)s)')
@@ -39,7 +37,7 @@ def _train_args(p):
     p.add_argument('--epochs', type=int, default=10, help='total epochs of the recipe (default: %(default)s)')
     p.add_argument('--bs', type=int, default=32, help='batch size (default: %(default)s)')
     p.add_argument('--lr', type=float, default=1e-3, help='maximum learning rate (default: %(default)s)')
-    p.add_argument('--recipe', default='bce-lovasz', choices=list(RECIPES), help='training stages (default: %(default)s)')
+    p.add_argument('--recipe', default='bce-lovasz', choices=RECIPE_NAMES, help='training stages (default: %(default)s)')
     p.add_argument('--limit', type=int, default=None, help='use only the first N ids (quick runs)')
     p.add_argument('--seed', type=int, default=42, help='seed of folds and training (default: %(default)s)')
     p.add_argument('--no-amp', action='store_true', help='plain fp32 (no bf16/fp16 autocast, no channels-last)')
@@ -60,6 +58,7 @@ def _predict_args(p, data_required=True):
 def salt_parser() -> argparse.ArgumentParser:
     "The `salt-fastai` argument parser"
     p = argparse.ArgumentParser(prog='salt-fastai', description='Find salt in seismic images (TGS Salt Identification Challenge) with fastai.')
+    p.add_argument('--version', action='version', version=f'%(prog)s {__version__}')
     sub = p.add_subparsers(dest='command', required=True, metavar='COMMAND')
     s = sub.add_parser('synth', help='write a synthetic data set in the competition layout',
                        description='Write an offline synthetic seismic data set in the competition layout.')
@@ -71,8 +70,8 @@ def salt_parser() -> argparse.ArgumentParser:
     _train_args(sub.add_parser('train', help='train one fold or all folds', description='Train a U-Net on one fold (or all folds) with one-cycle stages.'))
     _predict_args(sub.add_parser('predict', help='predict the test set and write a submission',
                                  description="Predict DATA/test/images for the ids of DATA/sample_submission.csv with every checkpoint of RUN."))
-    d = sub.add_parser('demo', help='synthetic data -> short training -> submission and a figure (offline, CPU, minutes)',
-                       description='Synthetic data, a short training, a submission and a PNG figure of predictions; offline, a few minutes on a CPU.')
+    d = sub.add_parser('demo', help='synthetic data -> short training -> submission scored on held-out images, and a figure (offline, CPU, minutes)',
+                       description='Synthetic data, a short training, a submission scored on synthetic test images that chose nothing, and a PNG figure of its predictions; offline, a few minutes on a CPU.')
     d.add_argument('--out', default='demo_run', help='folder for data, run, submission and figure (default: %(default)s)')
     d.add_argument('--arch', default='resnet18', help='encoder (default: %(default)s)')
     d.add_argument('--epochs', type=int, default=8, help='epochs (default: %(default)s)')
@@ -86,79 +85,118 @@ def salt_parser() -> argparse.ArgumentParser:
     return p
 
 # %% ../nbs/07_cli.ipynb #362fdf02
-def _model_kwargs(a):
-    return dict(scse=a.scse, empty_head=a.empty_head, hypercolumns=not a.no_hypercolumns,
-                center=None if a.center == 'none' else a.center)
+def _model_kwargs(args):
+    return dict(scse=args.scse, empty_head=args.empty_head, hypercolumns=not args.no_hypercolumns,
+                center=None if args.center == 'none' else args.center)
 
-def cmd_train(a):
+def cmd_train(args):
     "`salt-fastai train`: one fold, or every fold with `--fold all`"
-    kw = dict(arch=a.arch, epochs=a.epochs, lr=a.lr, bs=a.bs, size=a.size, n_in=a.n_in, recipe=a.recipe, out=a.out,
-              pretrained=a.pretrained, pretrained_file=a.pretrained_file, n_folds=a.n_folds, seed=a.seed,
-              limit=a.limit, mixed_precision=not a.no_amp, channels_last=not a.no_amp, quiet=a.quiet, **_model_kwargs(a))
-    if a.fold == 'all': res = train_cv(a.data, **kw)
-    else: res = pd.DataFrame([train_fold(a.data, fold=int(a.fold), **kw)])
+    import pandas as pd
+    from salt_fastai.train import train_fold, train_cv
+    kw = dict(arch=args.arch, epochs=args.epochs, lr=args.lr, bs=args.bs, size=args.size, n_in=args.n_in,
+              recipe=args.recipe, out=args.out, pretrained=args.pretrained, pretrained_file=args.pretrained_file,
+              n_folds=args.n_folds, seed=args.seed, limit=args.limit, mixed_precision=not args.no_amp,
+              channels_last=not args.no_amp, quiet=args.quiet, **_model_kwargs(args))
+    if args.fold == 'all': res = train_cv(args.data, **kw)
+    else: res = pd.DataFrame([train_fold(args.data, fold=int(args.fold), **kw)])
     if len(res): print(res.drop(columns=[c for c in ('device',) if c in res]).to_string(index=False))
     return res
 
-def cmd_predict(a):
+# %% ../nbs/07_cli.ipynb #8af0bcd3
+def cmd_predict(args):
     "`salt-fastai predict`: a submission from a run"
-    out = predict_run(a.data, a.run, a.out, force=a.force, threshold=a.threshold, min_size=a.min_size,
-                      use_empty_head=a.use_empty_head, tta=not a.no_tta, bs=a.bs)
+    from salt_fastai.inference import predict_run
+    out = predict_run(args.data, args.run, args.out, force=args.force, threshold=args.threshold,
+                      min_size=args.min_size, use_empty_head=args.use_empty_head, tta=not args.no_tta, bs=args.bs)
     print(f"wrote {out}")
     return out
 
-def cmd_synth(a):
+# %% ../nbs/07_cli.ipynb #609ae6bb
+def cmd_synth(args):
     "`salt-fastai synth`: a synthetic data set"
-    out = make_synthetic_tgs(a.out, n_train=a.n_train, n_test=a.n_test, seed=a.seed, overwrite=a.overwrite)
+    from salt_fastai.synthetic import make_synthetic_tgs
+    out = make_synthetic_tgs(args.out, n_train=args.n_train, n_test=args.n_test, seed=args.seed, overwrite=args.overwrite)
     print(f"wrote a synthetic data set to {out}")
     return out
 
-def cmd_demo(a):
-    "`salt-fastai demo`: synthetic data, a short training, a submission and `predictions.png`"
-    out = Path(a.out); t0 = time.time()
-    if out.exists() and any(out.iterdir()) and not a.force:
-        raise FileExistsError(f"{out} exists and is not empty: pass --force to redo the demo there, or another --out")
-    data = make_synthetic_tgs(out/'data', n_train=a.n_train, n_test=a.n_test, seed=0, overwrite=True)
-    run = out/'run'
-    if a.force and run.exists():
-        import shutil; shutil.rmtree(run)
-    res = train_fold(data, fold=0, arch=a.arch, epochs=a.epochs, bs=16, lr=2e-3, out=run, quiet=a.quiet)
-    sub = predict_run(data, run, out/'submission.csv', force=True)
-    oof = np.load(run/'fold0'/'oof.npz')
-    images = np.stack([load_image(data/'train'/'images'/f'{i}.png') for i in oof['ids']])
-    fig = plot_predictions(images, oof['probs'].astype(np.float32), oof['masks'], threshold=res['run_threshold'],
-                           ids=oof['ids'], n=8, title=f"salt_fastai demo: {a.arch}, {a.epochs} epochs on synthetic data, held-out fold")
-    fig.savefig(out/'predictions.png', dpi=80, bbox_inches='tight')
-    print(f"demo: held-out TGS score {res['tuned_score']:.3f} at threshold {res['run_threshold']:.2f} "
-          f"({res['n_train']} train / {res['n_valid']} valid synthetic images, {time.time()-t0:.0f} s)")
-    print(f"wrote {sub} and {out/'predictions.png'}")
-    return res
+# %% ../nbs/07_cli.ipynb #daea038c
+def _demo_figure(data, sub, masks, path, title):
+    "Predicted (the submission's) and true salt on the held-out synthetic test images, written to `path`"
+    import numpy as np, pandas as pd
+    from salt_fastai.data import load_image, rle_decode
+    from salt_fastai.inference import plot_predictions
+    df = pd.read_csv(sub, dtype={'id': str}, keep_default_na=False)
+    pred = np.stack([rle_decode(r) for r in df.rle_mask]).astype(np.float32)
+    images = np.stack([load_image(data/'test'/'images'/f'{i}.png') for i in df.id])
+    fig = plot_predictions(images, pred, np.stack([masks[i] for i in df.id]), ids=df.id.tolist(), n=8, title=title)
+    fig.savefig(path, dpi=80, bbox_inches='tight')
+    return path
 
+def demo_test_score(data, # a synthetic data set (`make_synthetic_tgs`)
+                    sub, # a submission for its test images
+                   ) -> float:
+    "Mean competition score of the submission `sub` against the true masks of `data`'s synthetic test images"
+    import numpy as np, pandas as pd
+    from salt_fastai.data import rle_decode
+    from salt_fastai.metrics import tgs_score
+    from salt_fastai.synthetic import synthetic_masks
+    masks, df = synthetic_masks(data), pd.read_csv(sub, dtype={'id': str}, keep_default_na=False)
+    if sorted(df.id) != sorted(masks): raise ValueError(f"{sub}: its ids are not those of {data}'s test images")
+    return float(np.mean(tgs_score(np.stack([rle_decode(r) for r in df.rle_mask]), np.stack([masks[i] for i in df.id]))))
+
+# %% ../nbs/07_cli.ipynb #1dff062a
+def cmd_demo(args):
+    "`salt-fastai demo`: synthetic data, a short training, a submission scored on held-out images, `predictions.png`"
+    from salt_fastai.train import train_fold
+    from salt_fastai.inference import predict_run
+    from salt_fastai.synthetic import make_synthetic_tgs, synthetic_masks
+    out = Path(args.out); t0 = time.time()
+    if out.exists() and any(out.iterdir()) and not args.force:
+        raise FileExistsError(f"{out} exists and is not empty: pass --force to redo the demo there, or another --out")
+    data = make_synthetic_tgs(out/'data', n_train=args.n_train, n_test=args.n_test, seed=0, overwrite=True)
+    run = out/'run'
+    if args.force and run.exists():
+        import shutil; shutil.rmtree(run)
+    res = train_fold(data, fold=0, arch=args.arch, epochs=args.epochs, bs=16, lr=2e-3, out=run, quiet=args.quiet)
+    sub = predict_run(data, run, out/'submission.csv', force=True)
+    score = demo_test_score(data, sub)
+    fig = _demo_figure(data, sub, synthetic_masks(data), out/'predictions.png',
+                       f"salt_fastai demo: {args.arch}, {res['epochs']} epochs; held-out synthetic test images, score {score:.3f}")
+    print(f"demo: held-out test score {score:.3f}: the submission for {args.n_test} synthetic test images that chose "
+          f"nothing, scored against their true masks ({res['n_train']} training images, {time.time()-t0:.0f} s)")
+    print(f"      validation fold ({res['n_valid']} images): {res['score']:.3f} at threshold 0.5 (best epoch); tuned "
+          f"{res['tuned_score']:.3f} at the threshold {res['threshold']:.2f} and minimum size {res['min_size']} "
+          f"chosen on that same fold (optimistic)")
+    print(f"wrote {sub} and {fig}")
+    return dict(res, test_score=score)
+
+# %% ../nbs/07_cli.ipynb #d1abbfe0
 KAGGLE_COMPETITION = 'tgs-salt-identification-challenge'
 
-def cmd_download(a):
+def cmd_download(args):
     "`salt-fastai download`: the competition data through the kaggle package"
     try: import kaggle  # authenticates on import
     except ImportError: raise SystemExit("download needs the kaggle package: pip install 'salt_fastai[kaggle]'") from None
     except (OSError, ValueError) as e:
         raise SystemExit(f"Kaggle credentials missing ({e}): put kaggle.json in ~/.kaggle (chmod 600) or set "
                          f"KAGGLE_USERNAME and KAGGLE_KEY, and accept the rules of {KAGGLE_COMPETITION} on kaggle.com") from None
-    out = Path(a.out); out.mkdir(parents=True, exist_ok=True)
-    kaggle.api.competition_download_files(KAGGLE_COMPETITION, path=str(out), quiet=False)
     import zipfile
+    out = Path(args.out); out.mkdir(parents=True, exist_ok=True)
+    kaggle.api.competition_download_files(KAGGLE_COMPETITION, path=str(out), quiet=False)
     for z in out.glob('*.zip'):
         with zipfile.ZipFile(z) as f: f.extractall(out/z.stem if z.stem in ('train', 'test') else out)
     print(f"downloaded {KAGGLE_COMPETITION} into {out}")
     return out
 
+# %% ../nbs/07_cli.ipynb #44bc014d
 COMMANDS = dict(synth=cmd_synth, train=cmd_train, predict=cmd_predict, demo=cmd_demo, download=cmd_download)
 
 def main(argv=None):
     "Entry point of the `salt-fastai` console script"
-    a = salt_parser().parse_args(argv)
-    try: COMMANDS[a.command](a)
+    args = salt_parser().parse_args(argv)
+    try: COMMANDS[args.command](args)
     except (FileExistsError, FileNotFoundError, ValueError) as e:
-        print(f"salt-fastai {a.command}: error: {e}", file=sys.stderr); sys.exit(2)
+        print(f"salt-fastai {args.command}: error: {e}", file=sys.stderr); sys.exit(2)
 
 # %% ../nbs/07_cli.ipynb #5048ecd6
 if __name__ == '__main__': main()

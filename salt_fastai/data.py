@@ -220,11 +220,11 @@ class ReflectPad(RandTransform):
 
 # %% ../nbs/00_data.ipynb #5973d035
 class SeismicLighting(RandTransform):
-    "Random brightness and contrast of channel 0 of a batch of [0,1] `TensorImage`s (before `Normalize`)"
+    "Random brightness and contrast of channel 0 of a batch of [0,1] `TensorImage`s (before `Normalize`), each image with probability `p`"
     order = 80 # before `Normalize`
     def __init__(self, max_brightness=0.1, max_contrast=0.2, p=0.75): store_attr(); super().__init__(p=p)
     def before_call(self, b, split_idx):
-        super().before_call(b, split_idx)
+        self.do = True # `p` is applied per image below, not also to the whole batch as `RandTransform` would
         x = b[0] if isinstance(b, tuple) else b
         n = x.shape[0]
         self.bright = x.new_empty(n).uniform_(-self.max_brightness, self.max_brightness)

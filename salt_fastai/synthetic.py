@@ -15,7 +15,7 @@ from .data import TGS_SIZE, rle_encode
 
 # %% auto #0
 __all__ = ['SALT_KINDS', 'SYNTHETIC_MARKER', 'ricker', 'layer_time', 'reflectivity', 'salt_body', 'boundary_reflection',
-           'synthetic_section', 'make_synthetic_tgs']
+           'synthetic_section', 'make_synthetic_tgs', 'synthetic_masks']
 
 # %% ../nbs/01_synthetic.ipynb #c84a58c3
 def ricker(wavelength:float, # peak wavelength in pixels (1 / peak frequency)
@@ -239,3 +239,18 @@ def make_synthetic_tgs(dest, # folder to write; created, or replaced if it holds
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return dest
+
+# %% ../nbs/01_synthetic.ipynb #0f28dd7f
+def synthetic_masks(path, # a dataset written by `make_synthetic_tgs`
+                    split='test', # 'test' (the layout keeps no masks for it) or 'train'
+                   ) -> dict:
+    "The true {0,1} masks of `split` of a synthetic dataset, keyed by id, regenerated from its seed"
+    marker = Path(path)/SYNTHETIC_MARKER
+    if split not in ('train', 'test'): raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    if not marker.exists():
+        raise FileNotFoundError(f"{marker}: not found; synthetic_masks reads datasets written by make_synthetic_tgs")
+    info = json.loads(marker.read_text())
+    code = int(split == 'test')
+    ids = _unique_ids(info['seed'], info['n_train'], info['n_test'])[code]
+    return {i: synthetic_section(np.random.default_rng([info['seed'], code, k]), info['p_salt'], info['p_blank'])[1]
+            for k, i in enumerate(ids)}

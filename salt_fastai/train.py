@@ -17,9 +17,7 @@ from fastai.callback.channelslast import ChannelsLast
 from fastai.callback.progress import CSVLogger, ProgressCallback
 from fastai.callback.tracker import TrackerCallback
 import fastai.callback.schedule  # adds `Learner.fit_one_cycle`
-from fastai.distributed import DistributedDL, rank_distrib, num_distrib
-from fastai.torch_core import set_seed
-from fastcore.basics import patch
+from fastai.torch_core import set_seed, rank_distrib, num_distrib
 from .data import salt_dls, crop_pad
 from .losses import BCELovaszLoss, LovaszHingeLoss, SymmetricLovaszLoss
 from .metrics import TGSScore, best_postprocess, tgs_score
@@ -180,16 +178,24 @@ def update_threshold(run, # a run directory
     return res
 
 # %% ../nbs/05_train.ipynb #caea3be0
-@patch
-def _broadcast(self:DistributedDL, t, rank):
-    "Broadcast `t` from `rank`, on the device the process group's backend needs (fastai assumes NCCL)"
+def _cpu_broadcast(self, t, rank):
+    "Broadcast `t` from `rank`, on the device the process group's backend needs (fastai 2.8 assumes NCCL)"
     dev = 'cuda' if torch.distributed.get_backend() == 'nccl' else 'cpu'
     t = torch.LongTensor(t).to(dev); torch.distributed.broadcast(t, rank)
     return t.cpu().tolist()
 
+def _distributed():
+    "Import `fastai.distributed` (it needs `accelerate`) only where a run is distributed, and let it broadcast on CPU"
+    try: import accelerate  # noqa: F401  fastai.distributed fails with a NameError without it
+    except ImportError:
+        raise ImportError("distributed training needs accelerate: pip install 'salt_fastai[distributed]'") from None
+    from fastai.distributed import DistributedDL  # also adds `Learner.distrib_ctx`
+    DistributedDL._broadcast = _cpu_broadcast  # fastai 2.8.x: `LongTensor(t).cuda()`, which fails under gloo on CPU
+
 def _stage_fit(learn, stage, start_epoch, distributed):
     learn.loss_func = stage.loss_func()
     if distributed:
+        _distributed()
         cpu = learn.dls.device.type == 'cpu' # accelerate needs `cpu=True` for gloo; SyncBatchNorm is GPU-only
         with learn.distrib_ctx(sync_bn=not cpu, cpu=cpu): learn.fit_one_cycle(stage.epochs, stage.lr, start_epoch=start_epoch)
     else: learn.fit_one_cycle(stage.epochs, stage.lr, start_epoch=start_epoch)

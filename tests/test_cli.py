@@ -27,18 +27,38 @@ def synth(tmp_path_factory):
     return out
 
 def test_help_lists_every_option():
-    for cmd, opts in {'train': ['--data', '--arch', '--epochs', '--out', '--fold', '--bs', '--lr', '--limit', '--quiet'],
-                      'predict': ['--data', '--run', '--out', '--force', '--threshold', '--min-size'], 'demo': ['--out'], 'synth': ['--out'],
-                      'download': ['--out']}.items():
-        h = run(cmd, '--help').stdout
-        for o in opts: assert o in h, (cmd, o)
+    "Every option of every subcommand, as the parser defines it, is in that subcommand's --help"
+    import argparse
+    from salt_fastai.cli import salt_parser
+    sub = next(a for a in salt_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    assert sorted(sub.choices) == ['demo', 'download', 'predict', 'synth', 'train']
+    for cmd, parser in sub.choices.items():
+        r = run(cmd, '--help')
+        assert r.stderr == '', (cmd, r.stderr)
+        opts = [o for a in parser._actions for o in a.option_strings]
+        assert {'--out', '--help'} <= set(opts), (cmd, opts)
+        for o in opts: assert o in r.stdout, (cmd, o)
+
+def test_help_and_version_need_no_torch():
+    "`--help` and `--version` import only the standard library (torch, fastai, timm take seconds), and print nothing on stderr"
+    code = ("import sys; from salt_fastai.cli import main\n"
+            "try: main(sys.argv[1:])\nexcept SystemExit as e: assert e.code == 0, e.code\n"
+            "heavy = sorted(m for m in ('torch', 'fastai', 'timm', 'numpy', 'pandas', 'matplotlib') if m in sys.modules)\n"
+            "assert not heavy, heavy")
+    for args in (['--help'], ['--version'], ['train', '--help'], ['predict', '--help'], ['demo', '--help']):
+        r = subprocess.run([sys.executable, '-c', code, *args], capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0 and r.stderr == '', (args, r.stderr)
+    from salt_fastai import __version__
+    assert run('--version').stdout.strip() == f'salt-fastai {__version__}'
 
 def test_train_predict_synthetic(synth, tmp_path):
     run_dir = tmp_path/'run'
-    run('train', '--data', synth, '--arch', 'resnet18', '--epochs', 1, '--out', run_dir, '--fold', 0, '--bs', 8, '--quiet')
+    r = run('train', '--data', synth, '--arch', 'resnet18', '--epochs', 1, '--out', run_dir, '--fold', 0, '--bs', 8, '--quiet')
+    assert r.stderr == '', r.stderr  # normal use is quiet on stderr (no third-party warnings)
     assert (run_dir/'fold0'/'model.pth').exists() and (run_dir/'threshold.json').exists()
     sub = tmp_path/'sub.csv'
-    run('predict', '--data', synth, '--run', run_dir, '--out', sub)
+    r = run('predict', '--data', synth, '--run', run_dir, '--out', sub)
+    assert r.stderr == '', r.stderr
     check_submission(sub, synth)
     r = run('predict', '--data', synth, '--run', run_dir, '--out', sub, check=False)
     assert r.returncode == 2 and 'exists' in r.stderr and 'Traceback' not in r.stderr
@@ -78,3 +98,17 @@ def test_train_predict_real(tmp_path):
     sub = tmp_path/'submission.csv.gz'
     run('predict', '--data', test, '--run', run_dir, '--out', sub)
     check_submission(sub, test)
+
+def test_demo_scores_held_out_images(tmp_path):
+    "The demo scores its submission on synthetic test images that chose nothing, says which score is tuned, and is quiet on stderr"
+    out = tmp_path/'demo'
+    r = run('demo', '--out', out, '--n-train', 60, '--n-test', 12, '--epochs', 1, '--quiet')
+    assert r.stderr == '', r.stderr
+    assert 'held-out test score' in r.stdout and 'chose nothing' in r.stdout, r.stdout
+    assert 'tuned' in r.stdout and 'optimistic' in r.stdout, r.stdout
+    assert (out/'predictions.png').stat().st_size > 0
+    from salt_fastai.cli import demo_test_score
+    score = float(r.stdout.split('held-out test score ')[1].split(':')[0])
+    assert abs(score - demo_test_score(out/'data', out/'submission.csv')) < 5e-4  # the printed score is the submission's
+    r = run('demo', '--out', out, check=False)
+    assert r.returncode == 2 and 'exists and is not empty' in r.stderr and 'Traceback' not in r.stderr
