@@ -2,9 +2,10 @@
 
 Both sides run in this process on the same inputs (batch 32 x 128 x 128 by default); the loop is the straightforward
 implementation of Algorithm 1 of Berman et al. (2018), one image at a time, as public implementations do.
-Prints a markdown table with the hardware and the speed-up (median over repeats, after warm-up).
+Prints a markdown table with the hardware and the speed-up (median over repeats, after warm-up), and records the
+figures in `bench/results/losses.json` (`--results` for another folder).
 
-    python bench/bench_losses.py [--bs 32] [--size 128] [--repeats 5] [--number 10]
+    python bench/bench_losses.py [--bs 32] [--size 128] [--repeats 5] [--number 10] [--results DIR]
 """
 import argparse, statistics
 
@@ -13,7 +14,7 @@ import torch.nn.functional as F
 from torch.utils.benchmark import Timer
 
 from salt_fastai.losses import lovasz_hinge
-from hardware import cpu_name  # bench/hardware.py (scripts run as `python bench/NAME.py`)
+from hardware import cpu_name, record, results_option  # bench/hardware.py (scripts run as `python bench/NAME.py`)
 
 
 def lovasz_grad_ref(gt_sorted):
@@ -69,15 +70,18 @@ def main():
     p.add_argument('--size', type=int, default=128)
     p.add_argument('--repeats', type=int, default=5)
     p.add_argument('--number', type=int, default=10)
+    results_option(p)
     a = p.parse_args()
     runs = [('cpu', n) for n in sorted({1, torch.get_num_threads()})]
     if torch.cuda.is_available(): runs.append(('cuda', torch.get_num_threads()))
     else: print('CUDA not available: GPU timing skipped')
-    rows = []
+    rows, figs = [], []
     for d, nt in runs:
         r = bench(d, a.bs, a.size, a.repeats, a.number, nt)
         hw = f'{cpu_name()}, {nt} thread{"s" if nt > 1 else ""}' if d == 'cpu' else torch.cuda.get_device_name()
         target = 1.5 if d == 'cpu' else 5.
+        figs.append(dict(device=d, hardware=hw, threads=nt, loop_ms=r['loop'], batched_ms=r['batched'],
+                         speedup=r['loop'] / r['batched'], target=target))
         rows.append(f"| {d} ({hw}) | {r['loop']:.1f} | {r['batched']:.1f} | {r['loop'] / r['batched']:.1f}x | {target}x |")
         print(f"{d} ({hw}): loop {r['loop']:.2f} ms, batched {r['batched']:.2f} ms, ratio {r['loop'] / r['batched']:.2f}x", flush=True)
     print(f"\nper-image lovasz_hinge forward+backward, batch {a.bs} x {a.size} x {a.size}, "
@@ -85,6 +89,7 @@ def main():
     print('| device | loop (ms) | batched (ms) | speed-up | target |')
     print('|---|---|---|---|---|')
     print('\n'.join(rows))
+    record('losses', {k: v for k, v in vars(a).items() if k != 'results'}, dict(runs=figs), results=a.results)
 
 
 if __name__ == '__main__': main()

@@ -5,9 +5,10 @@ intersection from `np.histogram2d`, the areas from `np.histogram`, then precisio
 empty-mask rule of the competition made explicit). Both sides run in this process on the same masks: real
 training masks from ../shared/tgs when present (predictions: the masks shifted by one pixel, eroded on some
 images, emptied on others), else random rectangles. Prints a markdown table with the hardware and the
-speed-up (median over repeats, after warm-up).
+speed-up (median over repeats, after warm-up), and records the figures in `bench/results/metrics.json`
+(`--results` for another folder).
 
-    python bench/bench_metrics.py [--n 800] [--repeats 7] [--data ../shared/tgs]
+    python bench/bench_metrics.py [--n 800] [--repeats 7] [--data ../shared/tgs] [--results DIR]
 """
 import argparse, platform, statistics, time
 from pathlib import Path
@@ -15,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from salt_fastai.metrics import tgs_score
-from hardware import cpu_name  # bench/hardware.py (scripts run as `python bench/NAME.py`)
+from hardware import cpu_name, record, results_option  # bench/hardware.py (scripts run as `python bench/NAME.py`)
 
 
 def iou_metric_hist(y_true, y_pred):
@@ -68,9 +69,10 @@ def main():
     p.add_argument('--n', type=int, default=800)
     p.add_argument('--repeats', type=int, default=7)
     p.add_argument('--data', default=str(Path(__file__).resolve().parents[2] / 'shared' / 'tgs'))
+    results_option(p)
     a = p.parse_args()
     targets = load_masks(a.data, a.n)
-    source = f'{a.n} real training masks from {a.data}'
+    source, real = f'{a.n} real training masks from {a.data}', targets is not None
     if targets is None:
         print(f'fewer than {a.n} masks under {a.data}: using random rectangles instead')
         targets, source = random_masks(a.n), f'{a.n} random 101x101 masks'
@@ -90,6 +92,11 @@ def main():
     print('| hardware | per-image histogram loop (ms) | `tgs_score` (ms) | speed-up | target |')
     print('|---|---|---|---|---|')
     print(f'| {cpu_name()} CPU | {t_loop:.1f} | {t_vec:.2f} | {t_loop / t_vec:.0f}x | 20x |')
+    args = {k: v for k, v in vars(a).items() if k != 'results'}
+    args['data'] = Path(a.data).name
+    record('metrics', args, dict(masks=f'{a.n} real training masks' if real else source, real_masks=real,
+                                 loop_ms=t_loop, tgs_score_ms=t_vec, speedup=t_loop / t_vec, target=20.,
+                                 mean_score=float(s_vec.mean()), numpy=np.__version__), results=a.results)
 
 
 if __name__ == '__main__': main()

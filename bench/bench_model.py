@@ -10,11 +10,12 @@ two sides (order swapped every round), so load from other processes on a shared 
 step time gives img/s. Peak memory: each side runs in a fresh subprocess, which reports two numbers: the increase of
 its resident set size over the built model during a first forward+backward (activations and gradients, before any
 optimizer state exists: where the two decoders differ), and its peak resident set size (VmHWM, the whole
-process) over a few training steps, which Adam's state and foreach temporaries (62M parameters on both sides)
-dominate.
+process) over a few training steps, which Adam's state and foreach temporaries (the
+parameter counts are printed and recorded) dominate. The figures are recorded in `bench/results/model.json` (`--results` for another folder).
 
     python bench/bench_model.py                      # fp32 and bf16-autocast+channels_last rows
     python bench/bench_model.py --modes fp32 --steps 10 --threads 2
+    python bench/bench_model.py --threads 1          # steadier on a CPU shared with other jobs
 """
 import argparse, json, resource, statistics, subprocess, sys, time
 from pathlib import Path
@@ -24,6 +25,7 @@ import torch.nn as nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from salt_fastai.model import SaltUnet, timm_encoder  # noqa: E402
+from hardware import record, results_option  # noqa: E402  bench/hardware.py
 
 SIDES = ('SaltUnet', 'smp Unet')
 
@@ -112,11 +114,12 @@ def main():
     p.add_argument('--modes', default='fp32,bf16', help="comma-separated: fp32, bf16 (autocast + channels_last)")
     p.add_argument('--bs', type=int, default=16)
     p.add_argument('--size', type=int, default=128)
-    p.add_argument('--steps', type=int, default=6, help='timed steps per side')
-    p.add_argument('--warmup', type=int, default=2, help='warm-up steps per side')
+    p.add_argument('--steps', type=int, default=4, help='timed steps per side (default: %(default)s)')
+    p.add_argument('--warmup', type=int, default=1, help='warm-up steps per side (default: %(default)s)')
     p.add_argument('--threads', type=int, default=torch.get_num_threads())
     p.add_argument('--no-memory', action='store_true')
     p.add_argument('--mem-child', nargs=2, metavar=('SIDE', 'MODE'), help=argparse.SUPPRESS)
+    results_option(p)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     if args.mem_child: return mem_child(*args.mem_child, args.bs, args.size, steps=2)
@@ -140,6 +143,12 @@ def main():
         name = 'fp32' if mode == 'fp32' else 'bf16 autocast + channels_last'
         print(f"| {name} | {speed['SaltUnet']:.2f} | {speed['smp Unet']:.2f} | {ratio:.2f}x | {m['SaltUnet']} | {m['smp Unet']} |")
     print(f"\nparameters: SaltUnet {n_params['SaltUnet']/1e6:.1f}M, smp Unet {n_params['smp Unet']/1e6:.1f}M")
+    figs = [dict(mode=mode, img_per_s=speed, ratio=ratio, target=0.8,
+                 peak_rss_mib={s: None if mem[s] is None else mem[s]['peak'] for s in SIDES},
+                 fwd_bwd_rss_mib={s: None if mem[s] is None else mem[s]['fwd_bwd'] for s in SIDES})
+            for mode, speed, ratio, mem, n_params in rows]
+    record('model', {k: v for k, v in vars(args).items() if k not in ('results', 'mem_child')},
+           dict(modes=figs, n_params=n_params), results=args.results)
 
 
 if __name__ == '__main__': main()

@@ -9,13 +9,18 @@ first loss, autocast to `amp_dtype`, channels_last):
   deterministic mode (what `set_seed(reproducible=True)` sets) and with `cudnn.benchmark`;
 - one `last.pth`-sized checkpoint write (model + optimizer state).
 
+The figures are recorded, one file per run, in `bench/results/gpu_breakdown/<arch>_<date>.json` (`--results` for
+another folder).
+
     python bench/gpu_breakdown.py --data PATH          # on a GPU machine
     python bench/gpu_breakdown.py --arch resnet18 --limit 200 --steps 3 --bs 8   # a smoke run (CPU too)
 """
-import argparse, os, tempfile, time
+import argparse, datetime, os, tempfile, time
 from pathlib import Path
 
 import torch
+
+from hardware import record, results_option  # bench/hardware.py (scripts run as `python bench/NAME.py`)
 
 
 def sync(device):
@@ -49,6 +54,7 @@ def main():
     p.add_argument('--limit', type=int, default=None)
     p.add_argument('--steps', type=int, default=30)
     p.add_argument('--workers', type=int, default=8, help='worker processes of the second loader pass')
+    results_option(p)
     a = p.parse_args()
 
     from salt_fastai.data import find_tgs, salt_dls
@@ -88,6 +94,12 @@ def main():
     n_params = sum(p.numel() for p in learn.model.parameters())
     print(f'\n{a.arch} U-Net, {n_params/1e6:.1f} M parameters, batch {a.bs}\n\n| part of an epoch | seconds |\n|---|---:|')
     for name, dt, _ in rows: print(f'| {name} | {dt:.2f} |')
+    args = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(a).items() if k != 'results'}
+    args['data'] = path.name if path else None
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime('%Y%m%d-%H%M')
+    record('gpu_breakdown', args, dict(device=str(device), autocast=str(dtype), n_params=n_params,
+                                       rows=[dict(part=name, seconds=dt, n=n) for name, dt, n in rows]),
+           run=f'{a.arch}' + (f'_limit{a.limit}' if a.limit else '') + f'_{stamp}', results=a.results)
 
 
 if __name__ == '__main__':

@@ -13,14 +13,16 @@ with `train_fold(resume=False)`. The encoder starts from scratch (the machine ca
 
 Writes to `--out`: `gpu_recipe.md` (a markdown table with the hardware), `result.json`, `history.csv` (fastai's
 per-epoch log), `epochs.csv` (the wall time of every epoch) and `oof.npz` (the flip-TTA held-out probabilities of
-the best epoch, for figures).
+the best epoch, for figures). The figures of the table are recorded, one file per run, in
+`bench/results/gpu_recipe/<arch>_fold<N>_<minutes>min_<date>.json` (`--results` for another folder): the README's
+benchmark table shows the runs that had a GPU.
 """
 import argparse, datetime, json, platform, shutil, tempfile, time
 from pathlib import Path
 
 import torch
 
-from hardware import cpu_name  # bench/hardware.py (scripts run as `python bench/NAME.py`)
+from hardware import cpu_name, record, results_option  # bench/hardware.py (scripts run as `python bench/NAME.py`)
 from epochs import epoch_log  # bench/epochs.py
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,10 +51,11 @@ def main():
     p.add_argument('--limit', type=int, default=None, help='use only the first N ids (smoke runs)')
     p.add_argument('--no-scse', action='store_true', help='leave out scSE attention (on in the recipe)')
     p.add_argument('--out', type=Path, default=ROOT/'bench'/'out'/'gpu_recipe')
+    results_option(p)
     a = p.parse_args()
 
     from salt_fastai.data import find_tgs
-    from salt_fastai.train import train_fold
+    from salt_fastai.train import amp_dtype, train_fold
     a.data = find_tgs(a.data)
     if a.data is None or not (a.data/'train.csv').exists():
         raise SystemExit(f'--data {a.data}: no train.csv; expected the TGS competition layout (see salt_fastai.data)')
@@ -105,6 +108,16 @@ def main():
     (a.out/'gpu_recipe.md').write_text(md + '\n')
     (a.out/'summary.json').write_text(json.dumps(dict(epochs=epochs, per_epoch_calib=per_epoch, fixed_calib=fixed,
                                                       wall=wall, epoch_seconds=secs, result=r, hardware=hw), default=str))
+    figures = dict(device=str(device), autocast=str(amp_dtype(device)), epochs=epochs, max_epochs=a.max_epochs,
+                   calibration_epoch_s=per_epoch, calibration_one_off_s=fixed, first_epoch_s=secs[0],
+                   mean_epoch_s=sum(steady)/len(steady), epoch_seconds=secs, wall_s=wall, best_epoch=best+1,
+                   n_train=n_train, n_valid=n_valid, score=r['score'], tta_score=r.get('tta_score'),
+                   tuned_threshold=r.get('threshold'), tuned_min_size=r.get('min_size'), tuned_score=r.get('tuned_score'))
+    args = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(a).items() if k not in ('out', 'results')}
+    args['data'] = a.data.name
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime('%Y%m%d-%H%M')
+    record('gpu_recipe', args, figures, results=a.results,
+           run=f'{a.arch}_fold{a.fold}_{a.minutes:g}min' + (f'_limit{a.limit}' if a.limit else '') + f'_{stamp}')
     shutil.rmtree(run)  # checkpoints are hundreds of MB; the table, logs and oof are kept
 
 

@@ -82,6 +82,14 @@ def record(name, args, figures, run=None, results=RESULTS) -> Path:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
     with os.fdopen(fd, 'w') as f:
         json.dump(res, f, indent=1, default=_plain); f.write('\n'); f.flush(); os.fsync(f.fileno())
+    os.chmod(tmp, 0o644)  # mkstemp makes it private; a result file is for everyone to read
     os.replace(tmp, path)
     print(f'result written to {path.relative_to(ROOT) if ROOT in path.parents else path}')
     return path
+
+
+def results_option(parser):
+    "Add the `--results DIR` option every benchmark takes: where `record` writes (default `bench/results`)"
+    parser.add_argument('--results', type=Path, default=RESULTS, help='folder of the result files (default: '
+                        'bench/results; give another for smoke runs)')
+    return parser

@@ -6,13 +6,36 @@ Docs: https://salt-fastai.github.io/salt_fastai/cli.html.md"""
 
 # %% ../nbs/07_cli.ipynb #657e9f2b
 from __future__ import annotations
-import argparse, sys, time
+import argparse, errno, json, os, sys, time
 from pathlib import Path
 from . import __version__
 
 # %% auto #0
-__all__ = ['RECIPE_NAMES', 'KAGGLE_COMPETITION', 'COMMANDS', 'salt_parser', 'cmd_train', 'cmd_predict', 'cmd_synth',
-           'demo_test_score', 'cmd_demo', 'cmd_download', 'main']
+__all__ = ['RECIPE_NAMES', 'RUN_CONFIG_SKIP', 'KAGGLE_COMPETITION', 'COMMANDS', 'SaltArgumentParser', 'salt_parser',
+           'config_args', 'cmd_train', 'cmd_predict', 'cmd_synth', 'demo_test_score', 'cmd_demo', 'unpack_bundle',
+           'cmd_download', 'cmd_submit', 'error_line', 'main']
+
+# %% ../nbs/07_cli.ipynb #7bc4df57
+def _number(kind, low=None, above=None):
+    "An argparse type: a `kind` number at least `low` (or above `above`)"
+    what = f"{kind.__name__}" + (f" >= {low}" if low is not None else '') + (f" > {above}" if above is not None else '')
+    def parse(s):
+        try: v = kind(s)
+        except ValueError: raise argparse.ArgumentTypeError(f"expected {what}, got {s!r}") from None
+        if (low is not None and v < low) or (above is not None and v <= above):
+            raise argparse.ArgumentTypeError(f"expected {what}, got {s!r}")
+        return v
+    return parse
+
+def _fold(s):
+    "An argparse type: a fold number, or 'all'"
+    if s == 'all': return s
+    try: return _number(int, low=0)(s)
+    except argparse.ArgumentTypeError: raise argparse.ArgumentTypeError(f"expected a fold number or 'all', got {s!r}") from None
+
+class SaltArgumentParser(argparse.ArgumentParser):
+    "argparse with errors on one line"
+    def error(self, message): self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 # %% ../nbs/07_cli.ipynb #b11491b9
 RECIPE_NAMES = ('bce-lovasz', 'bce-symmetric-lovasz', 'bce-elu-lovasz', 'lovasz', 'bce') # the keys of `train.RECIPES`
@@ -23,25 +46,27 @@ def _model_args(p):
     g.add_argument('--pretrained', action='store_true', help="start from ImageNet weights (timm's cache or --pretrained-file)")
     g.add_argument('--pretrained-file', default=None, help='local file with the encoder weights')
     g.add_argument('--n-in', type=int, default=1, choices=(1, 2, 3), help='input channels: 1 image, 2 +depth, 3 +row ramp')
-    g.add_argument('--size', type=int, default=128, help='padded input side (default: %(default)s)')
+    g.add_argument('--size', type=_number(int, low=101), default=128, help='padded input side (default: %(default)s)')
     g.add_argument('--scse', action='store_true', help='scSE attention in the decoder')
     g.add_argument('--empty-head', action='store_true', help='an "image has salt" head on the deepest features')
     g.add_argument('--no-hypercolumns', action='store_true', help='no hypercolumn concatenation before the head')
     g.add_argument('--center', default='aspp', choices=('aspp', 'none'), help='dilated centre block (default: %(default)s)')
 
 def _train_args(p):
+    p.add_argument('--config', default=None, help="a run's config.json: its options, overridden by those given here")
     p.add_argument('--data', required=True, help='data folder in the competition layout')
     p.add_argument('--out', required=True, help='run directory: checkpoints, CSV logs, out-of-fold probabilities')
-    p.add_argument('--fold', default='0', help="validation fold, or 'all' for K-fold CV (default: %(default)s)")
-    p.add_argument('--n-folds', type=int, default=5, help='number of folds (default: %(default)s)')
-    p.add_argument('--epochs', type=int, default=10, help='total epochs of the recipe (default: %(default)s)')
-    p.add_argument('--bs', type=int, default=32, help='batch size (default: %(default)s)')
-    p.add_argument('--lr', type=float, default=1e-3, help='maximum learning rate (default: %(default)s)')
+    p.add_argument('--fold', type=_fold, default=0, help="validation fold, or 'all' for K-fold CV (default: %(default)s)")
+    p.add_argument('--n-folds', type=_number(int, low=2), default=5, help='number of folds (default: %(default)s)')
+    p.add_argument('--epochs', type=_number(int, low=1), default=10, help='total epochs of the recipe (default: %(default)s)')
+    p.add_argument('--bs', type=_number(int, low=1), default=32, help='batch size (default: %(default)s)')
+    p.add_argument('--lr', type=_number(float, above=0), default=1e-3, help='maximum learning rate (default: %(default)s)')
     p.add_argument('--recipe', default='bce-lovasz', choices=RECIPE_NAMES, help='training stages (default: %(default)s)')
-    p.add_argument('--limit', type=int, default=None, help='use only the first N ids (quick runs)')
+    p.add_argument('--limit', type=_number(int, low=1), default=None, help='use only the first N ids (quick runs)')
     p.add_argument('--seed', type=int, default=42, help='seed of folds and training (default: %(default)s)')
     p.add_argument('--no-amp', action='store_true', help='plain fp32 (no bf16/fp16 autocast, no channels-last)')
     p.add_argument('--quiet', action='store_true', help='no progress bars or per-epoch tables')
+    p.add_argument('--restart', action='store_true', help='remove the fold\'s earlier files in --out and train it afresh')
     _model_args(p)
 
 def _predict_args(p, data_required=True):
@@ -49,23 +74,26 @@ def _predict_args(p, data_required=True):
     p.add_argument('--run', required=True, help='run directory written by `train` (or one model.pth)')
     p.add_argument('--out', required=True, help='submission file, .csv or .csv.gz')
     p.add_argument('--force', action='store_true', help='overwrite --out if it exists')
-    p.add_argument('--threshold', type=float, default=None, help="probability threshold (default: the run's threshold.json)")
-    p.add_argument('--min-size', type=int, default=None, help="empty predicted masks smaller than this many pixels (default: the run's threshold.json)")
+    p.add_argument('--threshold', type=_number(float, above=0), default=None, help="probability threshold (default: the run's threshold.json)")
+    p.add_argument('--min-size', type=_number(int, low=0), default=None, help="empty predicted masks smaller than this many pixels (default: the run's threshold.json)")
     p.add_argument('--use-empty-head', action='store_true', help='empty images the empty head calls salt-free')
     p.add_argument('--no-tta', action='store_true', help='no horizontal-flip TTA')
-    p.add_argument('--bs', type=int, default=64, help='batch size (default: %(default)s)')
+    p.add_argument('--bs', type=_number(int, low=1), default=64, help='batch size (default: %(default)s)')
+    p.add_argument('--quiet', action='store_true', help='no progress bar')
 
+# %% ../nbs/07_cli.ipynb #f3036767
 def salt_parser() -> argparse.ArgumentParser:
     "The `salt-fastai` argument parser"
-    p = argparse.ArgumentParser(prog='salt-fastai', description='Find salt in seismic images (TGS Salt Identification Challenge) with fastai.')
+    p = SaltArgumentParser(prog='salt-fastai', description='Find salt in seismic images (TGS Salt Identification Challenge) with fastai.')
     p.add_argument('--version', action='version', version=f'%(prog)s {__version__}')
+    p.add_argument('--debug', action='store_true', help='show the traceback of an error (or set SALT_FASTAI_DEBUG=1)')
     sub = p.add_subparsers(dest='command', required=True, metavar='COMMAND')
     s = sub.add_parser('synth', help='write a synthetic data set in the competition layout',
                        description='Write an offline synthetic seismic data set in the competition layout.')
     s.add_argument('--out', required=True, help='folder to create')
-    s.add_argument('--n-train', type=int, default=400, help='training images (default: %(default)s)')
-    s.add_argument('--n-test', type=int, default=100, help='test images (default: %(default)s)')
-    s.add_argument('--seed', type=int, default=0, help='seed (default: %(default)s)')
+    s.add_argument('--n-train', type=_number(int, low=1), default=400, help='training images (default: %(default)s)')
+    s.add_argument('--n-test', type=_number(int, low=0), default=100, help='test images (default: %(default)s)')
+    s.add_argument('--seed', type=_number(int, low=0), default=0, help='seed (default: %(default)s)')
     s.add_argument('--overwrite', action='store_true', help='replace an earlier synthetic data set in --out')
     _train_args(sub.add_parser('train', help='train one fold or all folds', description='Train a U-Net on one fold (or all folds) with one-cycle stages.'))
     _predict_args(sub.add_parser('predict', help='predict the test set and write a submission',
@@ -74,15 +102,60 @@ def salt_parser() -> argparse.ArgumentParser:
                        description='Synthetic data, a short training, a submission scored on synthetic test images that chose nothing, and a PNG figure of its predictions; offline, a few minutes on a CPU.')
     d.add_argument('--out', default='demo_run', help='folder for data, run, submission and figure (default: %(default)s)')
     d.add_argument('--arch', default='resnet18', help='encoder (default: %(default)s)')
-    d.add_argument('--epochs', type=int, default=8, help='epochs (default: %(default)s)')
-    d.add_argument('--n-train', type=int, default=400, help='synthetic training images (default: %(default)s)')
-    d.add_argument('--n-test', type=int, default=100, help='synthetic test images (default: %(default)s)')
+    d.add_argument('--epochs', type=_number(int, low=1), default=8, help='epochs (default: %(default)s)')
+    d.add_argument('--n-train', type=_number(int, low=10), default=400, help='synthetic training images (default: %(default)s)')
+    d.add_argument('--n-test', type=_number(int, low=1), default=100, help='synthetic test images (default: %(default)s)')
     d.add_argument('--force', action='store_true', help='overwrite an earlier demo in --out')
     d.add_argument('--quiet', action='store_true', help='no progress bars or per-epoch tables')
     k = sub.add_parser('download', help='download the real competition data with the kaggle package',
                        description='Download and unpack the competition data (needs `pip install salt_fastai[kaggle]` and Kaggle credentials).')
-    k.add_argument('--out', default='data/tgs', help='folder to unpack into (default: %(default)s)')
+    u = sub.add_parser('submit', help='check a submission file and upload it to Kaggle with the kaggle package',
+                       description='Check FILE (header, ids, run-length codes) and submit it to the competition (needs `pip install salt_fastai[kaggle]` and Kaggle credentials).')
+    u.add_argument('file', help='submission file, .csv or .csv.gz')
+    u.add_argument('--message', required=True, help='the submission message on Kaggle')
+    u.add_argument('--data', default=None, help='data folder whose sample_submission.csv lists the ids FILE must hold')
+    k.add_argument('--out', default='data/tgs', help='folder to unpack into; must not exist yet (default: %(default)s)')
     return p
+
+# %% ../nbs/07_cli.ipynb #e104146f
+RUN_CONFIG_SKIP = ('command', 'config', 'debug', 'restart', 'quiet') # options that do not change a run's result
+
+def _write_run_config(args):
+    "Write `OUT/config.json`, the options of `salt-fastai train`, unless one from other options is there (the folds decide)"
+    from salt_fastai.core import write_json
+    cfg = {k: v for k, v in vars(args).items() if k not in RUN_CONFIG_SKIP}
+    path = Path(args.out)/'config.json'
+    if path.exists() and not args.restart:
+        try:
+            if json.loads(path.read_text()) != json.loads(json.dumps(cfg)): return
+        except ValueError: pass
+    write_json(cfg, path)
+
+def _usage_error(msg): print(f"salt-fastai train: error: {msg}", file=sys.stderr); sys.exit(2)
+
+def config_args(argv:list, # command-line arguments
+               ) -> list:
+    "`argv` with `train --config FILE` expanded into the options FILE holds, before the ones given"
+    cmd = next((i for i, a in enumerate(argv) if not a.startswith('-')), None)
+    if cmd is None or argv[cmd] != 'train': return argv
+    at = [i for i, a in enumerate(argv) if a == '--config' or a.startswith('--config=')]
+    if not at: return argv
+    i = at[-1]
+    path = argv[i].split('=', 1)[1] if '=' in argv[i] else (argv[i + 1] if i + 1 < len(argv) else None)
+    if path is None: return argv  # argparse reports the missing value
+    try: cfg = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as e: _usage_error(f"--config {path}: cannot read it ({e})")
+    if not isinstance(cfg, dict): _usage_error(f"--config {path}: expected a JSON object of options")
+    train = next(a for a in salt_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices['train']
+    opts = {a.dest: a for a in train._actions if a.option_strings}
+    extra = []
+    for k, v in cfg.items():
+        if k in RUN_CONFIG_SKIP: continue
+        if k not in opts: _usage_error(f"--config {path}: unknown option {k!r}")
+        opt = opts[k].option_strings[-1]
+        if isinstance(opts[k], argparse._StoreTrueAction): extra += [opt] if v else []
+        elif v is not None: extra += [opt, str(v)]
+    return [*argv[:cmd + 1], *extra, *argv[cmd + 1:]]
 
 # %% ../nbs/07_cli.ipynb #362fdf02
 def _model_kwargs(args):
@@ -91,15 +164,23 @@ def _model_kwargs(args):
 
 def cmd_train(args):
     "`salt-fastai train`: one fold, or every fold with `--fold all`"
+    if args.fold != 'all' and args.fold >= args.n_folds:
+        raise ValueError(f"--fold {args.fold}: expected 0..{args.n_folds - 1} (--n-folds {args.n_folds}), or 'all'")
+    if args.pretrained_file and not Path(args.pretrained_file).is_file():
+        raise FileNotFoundError(f"--pretrained-file {args.pretrained_file}: no such file")
     import pandas as pd
     from salt_fastai.train import train_fold, train_cv
-    kw = dict(arch=args.arch, epochs=args.epochs, lr=args.lr, bs=args.bs, size=args.size, n_in=args.n_in,
+    _write_run_config(args)
+    kw = dict(resume=not args.restart, arch=args.arch, epochs=args.epochs, lr=args.lr, bs=args.bs, size=args.size, n_in=args.n_in,
               recipe=args.recipe, out=args.out, pretrained=args.pretrained, pretrained_file=args.pretrained_file,
               n_folds=args.n_folds, seed=args.seed, limit=args.limit, mixed_precision=not args.no_amp,
               channels_last=not args.no_amp, quiet=args.quiet, **_model_kwargs(args))
     if args.fold == 'all': res = train_cv(args.data, **kw)
-    else: res = pd.DataFrame([train_fold(args.data, fold=int(args.fold), **kw)])
+    else: res = pd.DataFrame([train_fold(args.data, fold=args.fold, **kw)])
     if len(res): print(res.drop(columns=[c for c in ('device',) if c in res]).to_string(index=False))
+    from salt_fastai.inference import run_figures
+    figs = run_figures(args.out, args.data)
+    if not args.quiet and figs: print(f"figures: {', '.join(str(p) for p in figs)}")
     return res
 
 # %% ../nbs/07_cli.ipynb #8af0bcd3
@@ -107,7 +188,8 @@ def cmd_predict(args):
     "`salt-fastai predict`: a submission from a run"
     from salt_fastai.inference import predict_run
     out = predict_run(args.data, args.run, args.out, force=args.force, threshold=args.threshold,
-                      min_size=args.min_size, use_empty_head=args.use_empty_head, tta=not args.no_tta, bs=args.bs)
+                      min_size=args.min_size, use_empty_head=args.use_empty_head, tta=not args.no_tta, bs=args.bs,
+                      progress=not args.quiet)
     print(f"wrote {out}")
     return out
 
@@ -173,30 +255,85 @@ def cmd_demo(args):
 # %% ../nbs/07_cli.ipynb #d1abbfe0
 KAGGLE_COMPETITION = 'tgs-salt-identification-challenge'
 
-def cmd_download(args):
-    "`salt-fastai download`: the competition data through the kaggle package"
+def unpack_bundle(folder # a folder holding downloaded `.zip` files
+                 ) -> Path:
+    "Unpack every zip in `folder`, and the zips inside them (`train.zip` into `train/`, `test.zip` into `test/`)"
+    import zipfile
+    folder = Path(folder)
+    while zips := sorted(folder.rglob('*.zip')):
+        for z in zips:
+            dest = z.parent/z.stem if z.stem in ('train', 'test') else z.parent
+            with zipfile.ZipFile(z) as f: f.extractall(dest)
+            z.unlink()
+    return folder
+
+def _kaggle(command):
+    "The kaggle package, authenticated; one clear line when it or the credentials are missing"
     try: import kaggle  # authenticates on import
-    except ImportError: raise SystemExit("download needs the kaggle package: pip install 'salt_fastai[kaggle]'") from None
+    except ImportError: raise SystemExit(f"{command} needs the kaggle package: pip install 'salt_fastai[kaggle]'") from None
     except (OSError, ValueError) as e:
         raise SystemExit(f"Kaggle credentials missing ({e}): put kaggle.json in ~/.kaggle (chmod 600) or set "
                          f"KAGGLE_USERNAME and KAGGLE_KEY, and accept the rules of {KAGGLE_COMPETITION} on kaggle.com") from None
-    import zipfile
-    out = Path(args.out); out.mkdir(parents=True, exist_ok=True)
-    kaggle.api.competition_download_files(KAGGLE_COMPETITION, path=str(out), quiet=False)
-    for z in out.glob('*.zip'):
-        with zipfile.ZipFile(z) as f: f.extractall(out/z.stem if z.stem in ('train', 'test') else out)
+    return kaggle
+
+def cmd_download(args):
+    "`salt-fastai download`: the competition data through the kaggle package, unpacked into a new folder"
+    out = Path(args.out)
+    if out.exists() and any(out.iterdir()): raise FileExistsError(f"--out {out}: exists and is not empty; choose a new folder")
+    kaggle = _kaggle('download')
+    import shutil, tempfile
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f'.{out.name}.partial-'))
+    try:  # download and unpack beside `out`, then rename: an interrupted download leaves no half data folder
+        kaggle.api.competition_download_files(KAGGLE_COMPETITION, path=str(tmp), quiet=False)
+        unpack_bundle(tmp)
+        if out.exists(): out.rmdir()  # empty, checked above
+        tmp.rename(out)
+    finally: shutil.rmtree(tmp, ignore_errors=True)
     print(f"downloaded {KAGGLE_COMPETITION} into {out}")
     return out
 
+def cmd_submit(args):
+    "`salt-fastai submit`: check a submission file, then upload it with the kaggle package"
+    from salt_fastai.inference import check_submission
+    df = check_submission(args.file, args.data)
+    kaggle = _kaggle('submit')
+    kaggle.api.competition_submit(str(args.file), args.message, KAGGLE_COMPETITION)
+    print(f"submitted {args.file} ({len(df)} images) to {KAGGLE_COMPETITION}: {args.message}")
+    return df
+
 # %% ../nbs/07_cli.ipynb #44bc014d
-COMMANDS = dict(synth=cmd_synth, train=cmd_train, predict=cmd_predict, demo=cmd_demo, download=cmd_download)
+COMMANDS = dict(synth=cmd_synth, train=cmd_train, predict=cmd_predict, demo=cmd_demo, download=cmd_download,
+                submit=cmd_submit)
+
+def error_line(e:BaseException, # an error raised by a command
+               args:argparse.Namespace, # the command's arguments
+              ) -> str|None:
+    "The one line for an error the user caused and can fix (with the fix), or None for a bug (shown with its traceback)"
+    msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+    if type(e).__name__ == 'OutOfMemoryError' or 'out of memory' in msg.lower():
+        return f"out of memory ({msg[:100]}): lower --bs (now {getattr(args, 'bs', '?')})"
+    if type(e).__name__ == 'NonFiniteLoss': return f"{msg}; try a lower --lr (now {getattr(args, 'lr', '?')})"
+    if isinstance(e, OSError) and e.errno == errno.ENOSPC:
+        return f"no space left on the device ({getattr(e, 'filename', None) or msg}): free some space, or write to another --out"
+    if isinstance(e, (FileExistsError, FileNotFoundError, ValueError, PermissionError)): return str(e)
+    if isinstance(e, (ConnectionError, TimeoutError)): return f"network error ({msg}): check the connection and run the command again"
+    if isinstance(e, RuntimeError) and msg.startswith('Could not get pretrained weights'): return str(e)
+    if isinstance(e, ImportError) and 'pip install' in msg: return msg
+    return None
 
 def main(argv=None):
     "Entry point of the `salt-fastai` console script"
+    argv = config_args(list(sys.argv[1:] if argv is None else argv))
     args = salt_parser().parse_args(argv)
+    debug = args.debug or os.environ.get('SALT_FASTAI_DEBUG', '') not in ('', '0')
     try: COMMANDS[args.command](args)
-    except (FileExistsError, FileNotFoundError, ValueError) as e:
-        print(f"salt-fastai {args.command}: error: {e}", file=sys.stderr); sys.exit(2)
+    except KeyboardInterrupt:
+        print(f"salt-fastai {args.command}: interrupted", file=sys.stderr); sys.exit(130)
+    except Exception as e:
+        line = None if debug else error_line(e, args)
+        if line is None: raise
+        print(f"salt-fastai {args.command}: error: {line}", file=sys.stderr); sys.exit(2)
 
 # %% ../nbs/07_cli.ipynb #5048ecd6
 if __name__ == '__main__': main()

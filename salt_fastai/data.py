@@ -17,19 +17,18 @@ from fastai.data.block import DataBlock, TransformBlock
 from fastai.data.transforms import IndexSplitter, Normalize, IntToFloatTensor
 from fastai.vision.core import TensorImage, TensorMask
 from fastai.data.core import DataLoaders
+from .core import TGS_SIZE, pad_amounts, crop_pad
 from fastai.vision.data import MaskBlock
 from fastai.vision.augment import RandTransform, aug_transforms
 from fastai.torch_core import show_image
 
 # %% auto #0
-__all__ = ['TGS_SIZE', 'TGS_LAYOUT', 'IMG_MEAN', 'IMG_STD', 'TGSDataError', 'find_tgs', 'check_layout', 'rle_encode',
-           'rle_decode', 'load_mask', 'load_image', 'assign_folds', 'read_tgs', 'TensorSeismic', 'channel_stats',
-           'seismic_tensor', 'pad_amounts', 'crop_pad', 'ReflectPad', 'SeismicLighting', 'salt_aug_transforms',
-           'TGSArrays', 'SeismicBlock', 'salt_dls']
+__all__ = ['TGS_LAYOUT', 'IMG_MEAN', 'IMG_STD', 'TGSDataError', 'find_tgs', 'check_layout', 'rle_encode', 'rle_decode',
+           'load_mask', 'load_image', 'assign_folds', 'check_images', 'read_tgs', 'TensorSeismic', 'channel_stats',
+           'seismic_tensor', 'ReflectPad', 'SeismicLighting', 'salt_aug_transforms', 'TGSArrays', 'SeismicBlock',
+           'salt_dls']
 
 # %% ../nbs/00_data.ipynb #b2b1358b
-TGS_SIZE = 101 # images and masks are 101x101
-
 TGS_LAYOUT = """\
 <path>/
   train/images/<id>.png    101x101 seismic images
@@ -138,11 +137,16 @@ def assign_folds(strata, # one stratum label per item
     return folds
 
 # %% ../nbs/00_data.ipynb #23d210cb
-def _ids_without(folder, ids):
-    have = {p.stem for p in Path(folder).glob('*.png')}
-    return [i for i in ids if i not in have]
-
 def _short(ids, n=10): return ', '.join(ids[:n]) + (f' ... ({len(ids)} in all)' if len(ids) > n else '')
+
+def check_images(folder, # a folder of `<id>.png` images
+                 ids, # the ids that need an image
+                 source:str, # where the ids come from, for the message (e.g. 'train.csv')
+                ):
+    "Raise a `TGSDataError` naming the ids of `source` that have no image in `folder`"
+    have = {p.stem for p in Path(folder).glob('*.png')}
+    missing = [i for i in ids if i not in have]
+    if missing: raise TGSDataError(f"{folder}: no image for {len(missing)} ids of {source}: {_short(missing)}")
 
 def read_tgs(path, # a folder in the competition layout
              n_folds=5, # number of stratified folds
@@ -157,8 +161,7 @@ def read_tgs(path, # a folder in the competition layout
     for name, d, cols in (('train.csv', train, ['id', 'rle_mask']), ('depths.csv', depths, ['id', 'z'])):
         if not set(cols) <= set(d.columns): raise TGSDataError(f"{path/name}: expected columns {cols}, found {list(d.columns)}")
     if len(train) == 0: raise TGSDataError(f"{path/'train.csv'}: no training ids (empty dataset)")
-    missing = _ids_without(path/'train'/'images', train.id.tolist())
-    if missing: raise TGSDataError(f"{path/'train.csv'}: ids without an image in train/images: {_short(missing)}")
+    check_images(path/'train'/'images', train.id.tolist(), 'train.csv')
     df = train.rename(columns={'rle_mask': 'rle'}).merge(depths, on='id', how='left')
     if df.z.isna().any(): raise TGSDataError(f"{path/'depths.csv'}: no depth for ids {_short(df.id[df.z.isna()].tolist())}")
     df['coverage'] = [rle_decode(r).mean() for r in df.rle]
@@ -193,19 +196,6 @@ def seismic_tensor(img, # a 101x101 uint8 image
     return TensorSeismic(torch.stack([x, depth, ramp][:n_in]))
 
 # %% ../nbs/00_data.ipynb #6cf1abb8
-def pad_amounts(size=128 # padded side
-               ) -> tuple[int, int]:
-    "Pixels added (before, after) to take a 101 side to `size`"
-    if size < TGS_SIZE: raise ValueError(f"size must be at least {TGS_SIZE}, got {size}")
-    before = (size - TGS_SIZE) // 2
-    return before, size - TGS_SIZE - before
-
-def crop_pad(x, # a tensor or array whose last two dims are padded to the same side
-            ) -> torch.Tensor|np.ndarray:
-    "Undo `ReflectPad`: crop the last two dims back to 101x101"
-    p = pad_amounts(x.shape[-1])[0]
-    return x[..., p:p+TGS_SIZE, p:p+TGS_SIZE]
-
 class ReflectPad(RandTransform):
     "Item transform: reflect-pad images and masks from 101x101 to `size`x`size`"
     split_idx, order, p = None, 6, 1.  # after `ToTensor`, on train, valid and test items
@@ -251,8 +241,7 @@ class TGSArrays:
     def __init__(self, path, ids, split='train', masks=True, depths=None, n_in=1):
         store_attr('n_in')
         path = Path(path); folder = path/split/'images'
-        missing = _ids_without(folder, list(ids))
-        if missing: raise TGSDataError(f"{folder}: no image for ids {_short(missing)}")
+        check_images(folder, list(ids), f'the {split} ids')
         self.ids = list(ids)
         self.images = {i: load_image(folder/f'{i}.png') for i in self.ids}
         self.masks = {i: load_mask(path/split/'masks'/f'{i}.png') for i in self.ids} if masks else None

@@ -12,14 +12,16 @@ import numpy as np, pandas as pd, torch
 import torch.nn.functional as F
 from fastai.data.transforms import Normalize
 from fastai.vision.core import TensorImage
-from .data import (load_image, seismic_tensor, channel_stats, pad_amounts, crop_pad, rle_encode,
-                              check_layout, TGSDataError, TGS_SIZE)
+from .core import TGS_SIZE, atomic_path, crop_pad, pad_amounts
+from .data import load_image, seismic_tensor, channel_stats, rle_encode, rle_decode, check_layout, check_images, TGSDataError
 from .model import load_checkpoint, predict_probs
-from .metrics import drop_small
+from .metrics import best_postprocess, drop_small
+from fastprogress.fastprogress import progress_bar
 
 # %% auto #0
-__all__ = ['run_checkpoints', 'load_run', 'model_inputs', 'predict_folder', 'plot_predictions', 'postprocess', 'make_submission',
-           'read_test_images', 'predict_run']
+__all__ = ['run_checkpoints', 'load_run', 'model_inputs', 'predict_folder', 'plot_predictions', 'plot_history',
+           'plot_postprocess', 'run_figures', 'postprocess', 'make_submission', 'check_submission', 'read_test_images',
+           'predict_run']
 
 # %% ../nbs/06_inference.ipynb #cc5a182d
 def run_checkpoints(run # a run directory or one checkpoint file
@@ -61,6 +63,7 @@ def predict_folder(images:np.ndarray, # uint8 `[N,101,101]`
                    bs=64, # batch size
                    tta=True, # horizontal-flip TTA
                    device=None,
+                   progress=False, # a progress bar over the batches (fastprogress, as training shows)
                   ) -> tuple[np.ndarray, np.ndarray|None]:
     "Mean salt probabilities `[N,101,101]` over `models` (and empty-head probabilities `[N]`, or None)"
     device = device or next(models[0].parameters()).device
@@ -68,7 +71,8 @@ def predict_folder(images:np.ndarray, # uint8 `[N,101,101]`
     for model, meta in zip(models, metas):
         n_in, size = meta.get('n_in', 1), meta.get('size', 128)
         has_empty = False
-        for i in range(0, len(images), bs):
+        starts = range(0, len(images), bs)
+        for i in (progress_bar(starts, leave=False) if progress else starts):
             xb = model_inputs(images[i:i+bs], None if depths is None else depths[i:i+bs], n_in, size).to(device)
             p, e = predict_probs(model, xb, tta=tta, with_empty=True)
             probs[i:i+bs] += crop_pad(p).float().cpu().numpy()
@@ -101,6 +105,63 @@ def plot_predictions(images:np.ndarray, # uint8 `[N,101,101]`
     fig.tight_layout()
     return fig
 
+# %% ../nbs/06_inference.ipynb #b3271e2c
+def plot_history(hist:pd.DataFrame, # a fold's `history.csv`
+                 title=None):
+    "Losses and score of every epoch of a fold, across its recipe stages"
+    import matplotlib.pyplot as plt
+    x = np.arange(1, len(hist) + 1)
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.5))
+    ax1.plot(x, hist.train_loss, label='train'); ax1.plot(x, hist.valid_loss, label='validation')
+    ax1.set(xlabel='epoch', ylabel='loss', title='losses'); ax1.legend()
+    ax2.plot(x, hist.tgs_score, 'o-', color='tab:green'); ax2.set(xlabel='epoch', ylabel='TGS score', title='validation score')
+    for ax in (ax1, ax2):
+        for e in x[1:][np.diff(hist['stage'].values) != 0]: ax.axvline(e - 0.5, color='gray', ls='--', lw=1)
+    if title: fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+def plot_postprocess(grid:pd.DataFrame, # `best_postprocess`'s grid: `threshold`, `min_size`, `score`
+                     title=None):
+    "Score against threshold for each minimum mask size, the best point marked"
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for ms, g in grid.groupby('min_size'): ax.plot(g.threshold, g.score, label=f'min size {ms}')
+    best = grid.loc[grid.score.idxmax()]
+    ax.plot(best.threshold, best.score, 'k*', ms=12, label=f'best: {best.threshold:.3f}, {int(best.min_size)} px, {best.score:.3f}')
+    ax.set(xlabel='threshold', ylabel='mean TGS score (out of fold)', title=title or 'threshold and minimum mask size')
+    ax.legend(fontsize=8); fig.tight_layout()
+    return fig
+
+# %% ../nbs/06_inference.ipynb #a0f021bb
+def _save_fig(fig, path):
+    import matplotlib.pyplot as plt
+    with atomic_path(path) as tmp: fig.savefig(tmp, format='png', dpi=80, bbox_inches='tight')
+    plt.close(fig)
+    return Path(path)
+
+def run_figures(run, # a run directory written by `train_fold`
+                data=None, # its data folder, for the images of `predictions.png` (left out if None)
+               ) -> list[Path]:
+    "Write `fold{K}/history.png`, `fold{K}/predictions.png` and `threshold.png` of `run` from its files"
+    run, written = Path(run), []
+    folds = sorted(p for p in run.glob('fold*') if p.is_dir())
+    for f in folds:
+        if (f/'history.csv').exists():
+            written.append(_save_fig(plot_history(pd.read_csv(f/'history.csv'), title=f'{run.name}/{f.name}'), f/'history.png'))
+        if data is not None and (f/'oof.npz').exists():
+            oof = np.load(f/'oof.npz')
+            images = np.stack([load_image(Path(data)/'train'/'images'/f'{i}.png') for i in oof['ids']])
+            fig = plot_predictions(images, oof['probs'].astype(np.float32), oof['masks'], ids=oof['ids'], n=8,
+                                   title=f'{run.name}/{f.name}: out-of-fold predictions (flip TTA, threshold 0.5)')
+            written.append(_save_fig(fig, f/'predictions.png'))
+    oofs = [np.load(f/'oof.npz') for f in folds if (f/'oof.npz').exists()]
+    if oofs:
+        probs = np.concatenate([o['probs'] for o in oofs]).astype(np.float32)
+        grid = best_postprocess(probs, np.concatenate([o['masks'] for o in oofs]))[3]
+        written.append(_save_fig(plot_postprocess(grid, title=f'{run.name}: {len(probs)} out-of-fold images'), run/'threshold.png'))
+    return written
+
 # %% ../nbs/06_inference.ipynb #cc5bde71
 def postprocess(probs:np.ndarray, # `[N,101,101]` salt probabilities
                 threshold=0.5, # probability above which a pixel is salt
@@ -125,13 +186,30 @@ def make_submission(ids, # image ids, in submission order
     if out.exists() and not force: raise FileExistsError(f"{out} exists: pass force=True (--force) to overwrite it")
     out.parent.mkdir(parents=True, exist_ok=True)
     df = pd.DataFrame({'id': ids, 'rle_mask': [rle_encode(m) for m in masks]})
-    tmp = out.with_name(out.name + '.tmp')
-    try:
-        df.to_csv(tmp, index=False, compression='gzip' if out.suffix == '.gz' else None)
-        os.replace(tmp, out)
-    finally:
-        if tmp.exists(): tmp.unlink()
+    with atomic_path(out) as tmp: df.to_csv(tmp, index=False, compression='gzip' if out.suffix == '.gz' else None)
     return out
+
+# %% ../nbs/06_inference.ipynb #228c55b2
+def check_submission(path, # a submission file, `.csv` or `.csv.gz`
+                     data=None, # the data folder whose `sample_submission.csv` lists the ids it must hold
+                    ) -> pd.DataFrame:
+    "The submission at `path` if it is valid: header `id,rle_mask`, unique ids, RLEs of 101x101 masks; else a ValueError"
+    path = Path(path)
+    if not path.is_file(): raise FileNotFoundError(f"{path}: no such submission file")
+    try: df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except Exception as e: raise ValueError(f"{path}: not a CSV file ({e})") from None
+    if list(df.columns) != ['id', 'rle_mask']: raise ValueError(f"{path}: header {list(df.columns)}, expected ['id', 'rle_mask']")
+    if df.id.duplicated().any(): raise ValueError(f"{path}: id {df.id[df.id.duplicated()].iloc[0]} appears more than once")
+    for row, (i, r) in enumerate(zip(df.id, df.rle_mask), start=2):
+        try: rle_decode(r)
+        except TGSDataError as e: raise ValueError(f"{path}: line {row} (id {i}): {e}") from None
+    if data is not None:
+        want = pd.read_csv(check_layout(data, train=False, test=True)/'sample_submission.csv', dtype=str).id
+        if set(want) != set(df.id):
+            missing, extra = sorted(set(want) - set(df.id)), sorted(set(df.id) - set(want))
+            raise ValueError(f"{path}: ids differ from {Path(data)/'sample_submission.csv'}: {len(missing)} missing "
+                             f"{missing[:3]}, {len(extra)} unknown {extra[:3]}")
+    return df
 
 # %% ../nbs/06_inference.ipynb #0ee5578e
 def read_test_images(path, # data folder with `test/images`, `sample_submission.csv`, `depths.csv`
@@ -140,11 +218,7 @@ def read_test_images(path, # data folder with `test/images`, `sample_submission.
     path = check_layout(path, train=False, test=True)
     ids = pd.read_csv(path/'sample_submission.csv', dtype={'id': str}, keep_default_na=False).id.tolist()
     if not ids: raise TGSDataError(f"{path/'sample_submission.csv'}: no ids")
-    have = {p.stem for p in (path/'test'/'images').glob('*.png')}
-    missing = [i for i in ids if i not in have]
-    if missing:
-        raise TGSDataError(f"{path/'test'/'images'}: no image for {len(missing)} ids of sample_submission.csv: "
-                           + ', '.join(missing[:10]) + (' ...' if len(missing) > 10 else ''))
+    check_images(path/'test'/'images', ids, 'sample_submission.csv')
     images = np.stack([load_image(path/'test'/'images'/f'{i}.png') for i in ids])
     depths = pd.read_csv(path/'depths.csv', dtype={'id': str}).set_index('id').z.reindex(ids)
     return ids, images, (None if depths.isna().any() else depths.values)
@@ -157,6 +231,7 @@ def predict_run(data, # data folder in the competition layout (test part)
                 min_size=None, # empty predicted masks smaller than this; default: the run's `threshold.json`, else 0
                 use_empty_head=False, # empty images the empty head calls salt-free
                 tta=True, bs=64, device=None,
+                progress=False, # a progress bar over the batches
                ) -> Path:
     "Predict `data`'s test images with every checkpoint of `run` and write a submission to `out`"
     out = Path(out)
@@ -165,7 +240,7 @@ def predict_run(data, # data folder in the competition layout (test part)
     models, metas, info = load_run(run, device=device)
     if any(m.get('n_in', 1) > 1 for m in metas) and depths is None:
         raise TGSDataError(f"{Path(data)/'depths.csv'}: the run's models use depth, but some test ids have none")
-    probs, empty = predict_folder(images, models, metas, depths, bs=bs, tta=tta)
+    probs, empty = predict_folder(images, models, metas, depths, bs=bs, tta=tta, progress=progress)
     t = threshold if threshold is not None else info.get('threshold', 0.5)
     ms = min_size if min_size is not None else info.get('min_size', 0)
     masks = postprocess(probs, t, ms, empty if use_empty_head else None)

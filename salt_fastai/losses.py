@@ -15,13 +15,14 @@ import torch.nn.functional as F
 from torch import Tensor
 from fastcore.basics import store_attr
 from fastai.torch_core import TensorMask
+from .core import split_output
 
 # %% ../nbs/02_losses.ipynb #28c58c10
 def mask_logits(inp):
     "The mask logits of a model output: `inp` itself, or the first element of a `(mask_logits, empty_logits)` tuple."
-    return inp[0] if isinstance(inp, (tuple, list)) else inp
+    return split_output(inp)[0]
 
-def _plain(x: Tensor) -> Tensor:
+def _as_tensor(x: Tensor) -> Tensor:
     "`x` as a plain `torch.Tensor` (fastai's `TensorMask`/`TensorBase` dispatch is slow and sticky)."
     return x.as_subclass(Tensor) if type(x) is not Tensor else x
 
@@ -34,8 +35,8 @@ def _squeeze_channel(x: Tensor, name: str) -> Tensor:
 
 def _flat_inputs(logits, targets, ignore=None):
     "Logits and {0,1} labels as float32 `[B,N]`, plus a boolean `[B,N]` mask of pixels to keep (or `None`)."
-    x = _squeeze_channel(_plain(mask_logits(logits)), 'logits')
-    y = _squeeze_channel(_plain(targets), 'targets')
+    x = _squeeze_channel(_as_tensor(mask_logits(logits)), 'logits')
+    y = _squeeze_channel(_as_tensor(targets), 'targets')
     if x.shape != y.shape:
         raise ValueError(f"`logits` {list(x.shape)} and `targets` {list(y.shape)} must describe the same [B,H,W] masks")
     x, y = x.float().flatten(1), y.flatten(1)
@@ -142,10 +143,11 @@ class MaskLoss(nn.Module):
 
     def forward(self, inp, targ):
         "Loss of `inp` (mask logits or a `(mask_logits, empty_logits)` tuple) against `targ`, reduced by `reduction`."
-        loss = self.mask_loss(mask_logits(inp), targ)
-        if isinstance(inp, (tuple, list)) and len(inp) > 1 and self.empty_weight:
-            empty = _plain(inp[1]).float().reshape(-1)
-            has_salt = (_plain(targ).flatten(1) == 1).any(1).float()
+        logits, empty = split_output(inp)
+        loss = self.mask_loss(logits, targ)
+        if empty is not None and self.empty_weight:
+            empty = _as_tensor(empty).float().reshape(-1)
+            has_salt = (_as_tensor(targ).flatten(1) == 1).any(1).float()
             loss = loss + self.empty_weight * F.binary_cross_entropy_with_logits(empty, has_salt, reduction='none')
         if self.reduction == 'mean': return loss.mean()
         if self.reduction == 'sum': return loss.sum()
@@ -154,11 +156,11 @@ class MaskLoss(nn.Module):
 
     def activation(self, out) -> Tensor:
         "Salt probabilities `[B,H,W]`: sigmoid of the mask logits."
-        return torch.sigmoid(_squeeze_channel(_plain(mask_logits(out)), 'out').float())
+        return torch.sigmoid(_squeeze_channel(_as_tensor(mask_logits(out)), 'out').float())
 
     def decodes(self, probs) -> Tensor:
         "Long {0,1} `TensorMask`s `[B,H,W]`: `probs > thresh` (fastai's `show_results` draws them)."
-        return TensorMask((_squeeze_channel(_plain(probs), 'probs') > self.thresh).long())
+        return TensorMask((_squeeze_channel(_as_tensor(probs), 'probs') > self.thresh).long())
 
 # %% ../nbs/02_losses.ipynb #a271aa39
 class LovaszHingeLoss(MaskLoss):

@@ -6,7 +6,7 @@ Docs: https://salt-fastai.github.io/salt_fastai/model.html.md"""
 
 # %% ../nbs/04_model.ipynb #f0a6d419
 from __future__ import annotations
-import os
+import os, re
 from pathlib import Path
 import torch
 from torch import Tensor
@@ -20,11 +20,15 @@ from functools import partial
 from fastai.optimizer import Adam, OptimWrapper
 from fastai.learner import Learner
 from fastcore.basics import defaults  # fastai sets `defaults.activation` and `defaults.lr`
-from fastai.losses import BCEWithLogitsLossFlat
+from fastcore.meta import delegates
+from .core import atomic_path, split_output
+from .losses import LovaszHingeLoss
+from .metrics import TGSScore
 
 # %% auto #0
 __all__ = ['same_padding_', 'timm_encoder', 'SCSE', 'DilatedCenter', 'UpBlock', 'HypercolumnHead', 'SaltUnet', 'salt_splitter',
-           'fused_adam', 'salt_model', 'salt_learner', 'save_checkpoint', 'load_checkpoint', 'predict_probs']
+           'fused_adam', 'salt_model', 'salt_learner', 'save_checkpoint', 'load_checkpoint', 'check_meta',
+           'predict_probs']
 
 # %% ../nbs/04_model.ipynb #87e8a362
 def same_padding_(model: nn.Module) -> nn.Module:
@@ -219,22 +223,9 @@ def fused_adam(params, # parameters, or parameter groups from a splitter
     return OptimWrapper(params, opt, lr=lr, betas=(mom, sqr_mom), eps=eps, weight_decay=wd)
 
 # %% ../nbs/04_model.ipynb #fd3af952
-class _FallbackBCE(BCEWithLogitsLossFlat):
-    "Pixel BCE on mask logits, plus BCE of the empty logit against 'mask has salt' for a model's tuple output"
-    def __init__(self): super().__init__(axis=1)
-    def __call__(self, inp, targ, **kwargs):
-        if not isinstance(inp, tuple): return super().__call__(inp, targ, **kwargs)
-        has_salt = targ.flatten(1).amax(1).float()
-        return super().__call__(inp[0], targ, **kwargs) + F.binary_cross_entropy_with_logits(inp[1].float(), has_salt)
-    def activation(self, x): return super().activation(x[0] if isinstance(x, tuple) else x)
-
 def _default_loss_metrics():
-    "`LovaszHingeLoss()` and `[TGSScore()]` from this project, or BCE and no metric where those modules are missing"
-    try: from salt_fastai.losses import LovaszHingeLoss; loss = LovaszHingeLoss()
-    except ImportError: loss = _FallbackBCE()
-    try: from salt_fastai.metrics import TGSScore; metrics = [TGSScore()]
-    except ImportError: metrics = []
-    return loss, metrics
+    "`LovaszHingeLoss()` and `[TGSScore()]`: both take the plain mask logits or the tuple of the empty-image head"
+    return LovaszHingeLoss(), [TGSScore()]
 
 # %% ../nbs/04_model.ipynb #6ce37309
 def _n_in(dls) -> int:
@@ -247,6 +238,7 @@ def _n_in(dls) -> int:
     return int(n)
 
 # %% ../nbs/04_model.ipynb #752b665c
+@delegates(SaltUnet)
 def salt_model(
     arch: str = 'inception_resnet_v2',  # timm encoder name
     n_in: int = 1,  # input channels
@@ -265,12 +257,13 @@ def salt_model(
     return model
 
 # %% ../nbs/04_model.ipynb #c8ff2bfb
+@delegates(SaltUnet)
 def salt_learner(
     dls,  # `DataLoaders` of (`[B, n_in, H, W]` image, `[B, H, W]` mask) batches
     arch: str = 'inception_resnet_v2',  # timm encoder name
     pretrained: bool = True,  # pretrained encoder weights (then the learner starts frozen)
-    loss_func=None,  # default: `LovaszHingeLoss()` (BCE if `salt_fastai.losses` is missing)
-    metrics=None,  # default: `[TGSScore()]` (none if `salt_fastai.metrics` is missing)
+    loss_func=None,  # default: `LovaszHingeLoss()`
+    metrics=None,  # default: `[TGSScore()]`
     pretrained_file: str | Path | None = None,  # local timm state dict, see `timm_encoder`
     stem_stride: int | None = None,  # None: 1 for inception_resnet_v2 (the reference solution), the arch's own otherwise
     encoder_kwargs: dict | None = None,  # more arguments to `timm.create_model`, e.g. `dict(drop_path_rate=0.2)`
@@ -295,10 +288,9 @@ def save_checkpoint(model:nn.Module, # the model to save (a `SaltUnet`)
                     **meta # `arch`, `n_in`, `size`, `model_kwargs` and anything else worth keeping (numbers, strings)
                    ) -> Path:
     "Save `model`'s weights with the `meta` needed to rebuild it"
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    path = Path(path)
     meta = {'arch': getattr(model, 'arch', None), **meta}
-    tmp = path.with_name(path.name + '.tmp')
-    torch.save(dict(meta=meta, model=model.state_dict()), tmp); os.replace(tmp, path)
+    with atomic_path(path) as tmp: torch.save(dict(meta=meta, model=model.state_dict()), tmp)
     return path
 
 def load_checkpoint(path, # a file written by `save_checkpoint`
@@ -313,7 +305,7 @@ def load_checkpoint(path, # a file written by `save_checkpoint`
     except Exception as e: raise ValueError(f"{path}: not a salt_fastai checkpoint, or not loadable without executing code ({e})") from None
     if not isinstance(ck, dict) or 'model' not in ck or 'meta' not in ck:
         raise ValueError(f"{path}: not a salt_fastai checkpoint (expected a dict with 'meta' and 'model')")
-    meta = ck['meta']
+    meta = check_meta(ck['meta'], path) if model is None else ck['meta']
     if model is None:
         model = salt_model(meta['arch'], n_in=meta.get('n_in', 1), pretrained=False, **meta.get('model_kwargs', {}))
     try: model.load_state_dict(ck['model'])
@@ -321,6 +313,30 @@ def load_checkpoint(path, # a file written by `save_checkpoint`
         raise ValueError(f"{path}: checkpoint of a {meta.get('arch')} model cannot load into a "
                          f"{getattr(model, 'arch', type(model).__name__)} model ({str(e).splitlines()[0]})") from None
     return model.to(device), meta
+
+# %% ../nbs/04_model.ipynb #af042381
+_ARCH = re.compile(r'[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)?') # a timm model name, with an optional pretrained tag
+_MODEL_OPTIONS = dict(hypercolumns=bool, center=(str, type(None)), scse=bool, empty_head=bool, n_out=int, center_ch=int,
+                      dec_chs=(list, tuple, type(None)), rates=(list, tuple), up_mode=str, hc_mode=str, stem_stride=(int, type(None)))
+
+def check_meta(meta, # a checkpoint's `meta`
+               path='checkpoint', # the file, for the message
+              ) -> dict:
+    """Refuse a checkpoint's meta unless `arch` is a plain timm model name and `model_kwargs` only `SaltUnet`'s options
+    with plain values: a checkpoint from elsewhere must not reach the network (`hf-hub:`) or open other files"""
+    bad = lambda why: ValueError(f"{path}: refused, {why}; only checkpoints written by salt_fastai's save_checkpoint load")
+    if not isinstance(meta, dict): raise bad("its meta is not a dict")
+    arch = meta.get('arch')
+    if not isinstance(arch, str) or not _ARCH.fullmatch(arch) or not timm.is_model(arch):
+        raise bad(f"its arch {arch!r} is not a plain timm model name")
+    if not isinstance(meta.get('n_in', 1), int) or not 1 <= meta.get('n_in', 1) <= 3: raise bad(f"n_in {meta.get('n_in')!r}")
+    kw = meta.get('model_kwargs', {})
+    if not isinstance(kw, dict): raise bad("its model_kwargs are not a dict")
+    for k, v in kw.items():
+        if k not in _MODEL_OPTIONS: raise bad(f"model_kwargs has {k!r}, not an option of SaltUnet")
+        if not isinstance(v, _MODEL_OPTIONS[k]) or (isinstance(v, (list, tuple)) and not all(isinstance(i, int) for i in v)):
+            raise bad(f"model_kwargs {k}={v!r} is not a plain value")
+    return meta
 
 # %% ../nbs/04_model.ipynb #6a5183ae
 @torch.no_grad()
@@ -332,7 +348,7 @@ def predict_probs(model:nn.Module, # returns mask logits, or `(mask_logits, empt
     "Salt probabilities `[B,H,W]` of `model` on `xb`, with horizontal-flip TTA"
     def _run(x):
         out = model(x)
-        m, e = (out[0], out[1]) if isinstance(out, (tuple, list)) else (out, None)
+        m, e = split_output(out)
         return torch.sigmoid(m.float())[:, 0], None if e is None else torch.sigmoid(e.float()).reshape(-1)
     p, e = _run(xb)
     if tta:

@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np, pandas as pd
 from scipy import ndimage as ndi
 from PIL import Image
-from .data import TGS_SIZE, rle_encode
+from .core import TGS_SIZE
+from .data import rle_encode
 
 # %% auto #0
 __all__ = ['SALT_KINDS', 'SYNTHETIC_MARKER', 'ricker', 'layer_time', 'reflectivity', 'salt_body', 'boundary_reflection',
@@ -180,6 +181,7 @@ def _unique_ids(seed, n_train, n_test):
         while len(ids) < stop: ids.setdefault(rng.bytes(5).hex(), code)
     return [i for i, c in ids.items() if c == 0], [i for i, c in ids.items() if c == 1]
 
+# %% ../nbs/01_synthetic.ipynb #78e7c0bb
 def _check_dest(dest, overwrite):
     if dest.exists() and not dest.is_dir(): raise FileExistsError(f"dest {dest}: exists and is not a folder")
     if not dest.exists() or not any(dest.iterdir()) or (dest/SYNTHETIC_MARKER).exists(): return
@@ -203,6 +205,7 @@ def _write_split(root, split, ids, seed, code, p_salt, p_blank):
         rows.append((id_, rle_encode(mask), _depth(rng, mask.any())))
     return pd.DataFrame(rows, columns=['id', 'rle_mask', 'z'])
 
+# %% ../nbs/01_synthetic.ipynb #63dc9980
 def make_synthetic_tgs(dest, # folder to write; created, or replaced if it holds a previous synthetic dataset
                        n_train:int=400, # training images (with masks)
                        n_test:int=100, # test images

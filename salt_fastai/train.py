@@ -6,11 +6,12 @@ Docs: https://salt-fastai.github.io/salt_fastai/train.html.md"""
 
 # %% ../nbs/05_train.ipynb #975b3f1a
 from __future__ import annotations
-import json, os, time
-from dataclasses import dataclass
+import hashlib, json, os, time
+from dataclasses import asdict, dataclass
 from pathlib import Path
 import numpy as np, pandas as pd, torch
 from fastcore.basics import store_attr, listify
+from fastcore.meta import delegates
 from fastai.callback.core import Callback
 from fastai.callback.fp16 import MixedPrecision
 from fastai.callback.channelslast import ChannelsLast
@@ -18,15 +19,17 @@ from fastai.callback.progress import CSVLogger, ProgressCallback
 from fastai.callback.tracker import TrackerCallback
 import fastai.callback.schedule  # adds `Learner.fit_one_cycle`
 from fastai.torch_core import set_seed, rank_distrib, num_distrib
-from .data import salt_dls, crop_pad
+from .core import atomic_path, crop_pad, write_json
+from .data import salt_dls
 from .losses import BCELovaszLoss, LovaszHingeLoss, SymmetricLovaszLoss
 from .metrics import TGSScore, best_postprocess, tgs_score
-from .model import salt_learner, save_checkpoint, load_checkpoint, predict_probs
+from .model import SaltUnet, salt_learner, save_checkpoint, load_checkpoint, predict_probs
 
 # %% auto #0
-__all__ = ['LOSSES', 'MIN_SECOND_STAGE', 'RECIPES', 'amp_dtype', 'AutocastMixedPrecision', 'RunCheckpoints', 'EpochCSVLogger',
-           'NonFiniteLoss', 'StopOnNonFinite', 'Stage', 'make_recipe', 'predict_valid', 'update_threshold',
-           'train_fold', 'train_cv']
+__all__ = ['LOSSES', 'MIN_SECOND_STAGE', 'RECIPES', 'RUN_FILES', 'amp_dtype', 'AutocastMixedPrecision', 'RunCheckpoints',
+           'EpochCSVLogger', 'NonFiniteLoss', 'StopOnNonFinite', 'Stage', 'make_recipe', 'predict_valid',
+           'update_threshold', 'RunConfigError', 'data_fingerprint', 'fold_config', 'check_fold', 'resume_point',
+           'fold_learner', 'fit_stages', 'fold_result', 'train_fold', 'train_cv']
 
 # %% ../nbs/05_train.ipynb #c7efaaff
 def amp_dtype(device=None # a torch device; default: CUDA if available, else CPU
@@ -51,16 +54,15 @@ class AutocastMixedPrecision(MixedPrecision):
         self.scales = []
 
 # %% ../nbs/05_train.ipynb #9065f8f7
-def _plain(o):
+def _to_builtin(o):
     "fastai's `L`s as lists and numpy scalars as numbers, so that `torch.load(..., weights_only=True)` reads the file"
     if isinstance(o, np.generic): return o.item()
-    if isinstance(o, dict): return {k: _plain(v) for k, v in o.items()}
-    if isinstance(o, (list, tuple)) or type(o).__name__ == 'L': return [_plain(v) for v in o]
+    if isinstance(o, dict): return {k: _to_builtin(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)) or type(o).__name__ == 'L': return [_to_builtin(v) for v in o]
     return o
 
 def _atomic_save(obj, path):
-    path = Path(path); tmp = path.with_name(path.name + '.tmp')
-    torch.save(obj, tmp); os.replace(tmp, path)
+    with atomic_path(path) as tmp: torch.save(obj, tmp)
 
 class RunCheckpoints(TrackerCallback):
     "Save the best model by `monitor` to `model.pth` and a resumable `last.pth` in `folder` after every epoch"
@@ -76,9 +78,10 @@ class RunCheckpoints(TrackerCallback):
         if rank_distrib(): return
         model = getattr(self.learn.model, 'module', self.learn.model)
         if self.new_best: save_checkpoint(model, self.folder/'model.pth', score=float(self.best), **self.meta)
-        _atomic_save(dict(model=model.state_dict(), opt=_plain(self.learn.opt.state_dict()), stage=self.stage,
+        _atomic_save(dict(model=model.state_dict(), opt=_to_builtin(self.learn.opt.state_dict()), stage=self.stage,
                           epoch=self.epoch, best=float(self.best), meta=self.meta), self.folder/'last.pth')
 
+# %% ../nbs/05_train.ipynb #064d3625
 class EpochCSVLogger(CSVLogger):
     "fastai's `CSVLogger` with the recipe `stage` of each epoch, one header however many fits append to the file, and no rows for the epochs a resumed run skips"
     def __init__(self, fname='history.csv', append=True, stage=0): super().__init__(fname, append); self.stage = stage
@@ -95,6 +98,7 @@ class EpochCSVLogger(CSVLogger):
             self.file.flush(); os.fsync(self.file.fileno())
         self.old_logger(log)
 
+# %% ../nbs/05_train.ipynb #1cbfb976
 class NonFiniteLoss(RuntimeError):
     "The training loss became NaN or inf"
 
@@ -174,7 +178,7 @@ def update_threshold(run, # a run directory
     t, min_size, score, _ = best_postprocess(probs, masks, thresholds, min_sizes)
     res = dict(threshold=t, min_size=min_size, score=score, n_oof=int(len(masks)), folds=[f.parent.name for f in files],
                score_at_0_5=float(np.mean(tgs_score(probs > 0.5, masks))))
-    tmp = run/'threshold.json.tmp'; tmp.write_text(json.dumps(res, indent=1)); os.replace(tmp, run/'threshold.json')
+    write_json(res, run/'threshold.json')
     return res
 
 # %% ../nbs/05_train.ipynb #caea3be0
@@ -200,7 +204,133 @@ def _stage_fit(learn, stage, start_epoch, distributed):
         with learn.distrib_ctx(sync_bn=not cpu, cpu=cpu): learn.fit_one_cycle(stage.epochs, stage.lr, start_epoch=start_epoch)
     else: learn.fit_one_cycle(stage.epochs, stage.lr, start_epoch=start_epoch)
 
+# %% ../nbs/05_train.ipynb #e74ec67d
+RUN_FILES = ('config.json', 'model.pth', 'last.pth', 'history.csv', 'oof.npz', 'result.json') # a fold folder's files
+
+class RunConfigError(ValueError):
+    "A fold folder holds a run made with other settings"
+
+def data_fingerprint(df:pd.DataFrame # `read_tgs`'s table (as `salt_dls` keeps it in `dls.df`)
+                    ) -> str:
+    "A short hash of the ids and their fold assignment"
+    text = '\n'.join(f'{i},{f}' for i, f in sorted(zip(df.id, df.fold)))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+def fold_config(dls, # the fold's `DataLoaders` (`salt_dls`)
+                stages:list, # the recipe's `Stage`s
+                **settings # the other settings of `train_fold` that change the result
+               ) -> dict:
+    "What decides a fold's result: its settings, the package version and the data's fingerprint, as JSON values"
+    from salt_fastai import __version__
+    cfg = dict(version=__version__, data=data_fingerprint(dls.df), n_train=len(dls.train_ds),
+               n_valid=len(dls.valid_ds), stages=[asdict(s) for s in stages], **settings)
+    return json.loads(json.dumps(_to_builtin(cfg), default=str))
+
+# %% ../nbs/05_train.ipynb #9466a735
+def _short(v, n=40):
+    r = repr(v); return r if len(r) <= n else r[:n-3] + '...'
+
+def check_fold(folder:Path, # the fold's folder
+               cfg:dict, # its configuration (`fold_config`)
+               resume=True, # False: remove the fold's files, to train it afresh
+              ) -> dict|None:
+    "The finished result of `folder` if it was made with `cfg`; None to train; `RunConfigError` if it was made otherwise"
+    if not rank_distrib(): # temporary files of writes that a kill interrupted (the files they were for are whole)
+        for p in [*folder.glob('.*.tmp'), *folder.parent.glob('.threshold.json.*.tmp')]:
+            if p.name.split('.')[1] in ('config', 'model', 'last', 'history', 'oof', 'result', 'threshold'): p.unlink()
+    if not resume:
+        if not rank_distrib():
+            for f in RUN_FILES: (folder/f).unlink(missing_ok=True)
+        return None
+    if not any((folder/f).exists() for f in RUN_FILES): return None
+    fix = f"pass resume=False (--restart) to train {folder.name} afresh, or use another out (--out)"
+    if not (folder/'config.json').exists():
+        raise RunConfigError(f"{folder}: holds a run without config.json (an older version, or not a run): {fix}")
+    old = json.loads((folder/'config.json').read_text())
+    diff = [f"{k} {_short(old.get(k))} -> {_short(cfg.get(k))}" for k in sorted(set(old) | set(cfg)) if old.get(k) != cfg.get(k)]
+    if diff: raise RunConfigError(f"{folder} was trained with other settings ({'; '.join(diff)}): {fix}")
+    if (folder/'result.json').exists(): return json.loads((folder/'result.json').read_text())
+    return None
+
+# %% ../nbs/05_train.ipynb #5401b1c8
+def _trim_history(path, stage, epoch):
+    "Keep the rows of the log at or before (`stage`, `epoch`); remove the file if none is left"
+    path = Path(path)
+    if not path.exists() or path.stat().st_size == 0: return
+    try: hist = pd.read_csv(path)
+    except pd.errors.EmptyDataError: path.unlink(); return
+    keep = hist[(hist.stage < stage) | ((hist.stage == stage) & (hist.epoch <= epoch))]
+    if len(keep) == len(hist): return
+    if not len(keep): path.unlink(); return
+    with atomic_path(path) as tmp: keep.to_csv(tmp, index=False)
+
+def resume_point(learn, # the fold's `Learner`
+                 ckpt:RunCheckpoints, # its checkpoint callback
+                 folder:Path, # the fold's folder
+                 stages:list, # the recipe
+                ) -> tuple[int, int]:
+    "Load `last.pth` (model, optimizer, best score) into `learn`; the (stage, epoch) to start from, (0, 0) for a new fold"
+    if not (folder/'last.pth').exists():
+        if not rank_distrib(): _trim_history(folder/'history.csv', -1, -1)
+        return 0, 0
+    last = torch.load(folder/'last.pth', map_location='cpu', weights_only=True)
+    learn.model.load_state_dict(last['model'])
+    learn.create_opt(); learn.opt.load_state_dict(last['opt'])
+    ckpt.best = last['best']
+    if (folder/'model.pth').exists(): # written in an epoch that `last.pth` does not cover (a kill in between)?
+        ckpt.best = max(ckpt.best, torch.load(folder/'model.pth', map_location='cpu', weights_only=True)['meta']['score'])
+    if not rank_distrib(): _trim_history(folder/'history.csv', last['stage'], last['epoch'])
+    stage, epoch = last['stage'], last['epoch'] + 1
+    return (stage + 1, 0) if epoch >= stages[stage].epochs else (stage, epoch)
+
+# %% ../nbs/05_train.ipynb #68ec6c0b
+def fold_learner(dls, folder:Path, stages:list, arch:str, meta:dict, mixed_precision=True, channels_last=True,
+                 quiet=False, cbs=None, pretrained=False, pretrained_file=None, **model_kwargs):
+    "The fold's `Learner`, with checkpoints, the CSV log, the non-finite stop, mixed precision and channels-last"
+    learn = salt_learner(dls, arch=arch, pretrained=pretrained, pretrained_file=pretrained_file,
+                         loss_func=stages[0].loss_func(), metrics=TGSScore(), **model_kwargs)
+    learn.unfreeze()
+    learn.add_cbs([RunCheckpoints(folder, meta, monitor=learn.metrics[0].name), StopOnNonFinite()] + listify(cbs))
+    if not rank_distrib(): learn.add_cb(EpochCSVLogger(folder/'history.csv', append=True)) # one log, by rank 0
+    learn.autocast_dtype = amp_dtype(dls.device) if mixed_precision else None
+    if learn.autocast_dtype is not None: learn.add_cb(AutocastMixedPrecision(learn.autocast_dtype))
+    if channels_last: learn.add_cb(ChannelsLast())
+    if quiet: learn.remove_cb(ProgressCallback); learn.logger = lambda *a, **k: None
+    return learn
+
+def fit_stages(learn, folder:Path, stages:list, start=(0, 0)):
+    "Train `stages` from `start` = (stage, epoch); a stage after the first starts from the best checkpoint"
+    first_stage, first_epoch = start
+    distributed = num_distrib() > 1
+    for i in range(first_stage, len(stages)):
+        if i > first_stage or first_epoch == 0:
+            if i > 0 and (folder/'model.pth').exists(): load_checkpoint(folder/'model.pth', learn.model)
+            learn.opt = None
+        learn.run_checkpoints.stage = i
+        if hasattr(learn, 'epoch_csv_logger'): learn.epoch_csv_logger.stage = i
+        _stage_fit(learn, stages[i], first_epoch if i == first_stage else 0, distributed)
+
+# %% ../nbs/05_train.ipynb #36659677
+def fold_result(learn, folder:Path, stages:list, recipe, fold:int, arch:str, tta=True, t0=None) -> dict:
+    "Out-of-fold probabilities of the best checkpoint, the fold's scores and the run's threshold, written to `folder`"
+    load_checkpoint(folder/'model.pth', learn.model)
+    probs, masks = predict_valid(learn, tta=tta)
+    ids = np.array(learn.dls.valid_ds.items)
+    with atomic_path(folder/'oof.npz') as tmp, open(tmp, 'wb') as f: np.savez_compressed(f, ids=ids, probs=probs, masks=masks)
+    threshold, min_size, tuned, _ = best_postprocess(probs.astype(np.float32), masks)
+    dt = learn.autocast_dtype
+    res = dict(fold=fold, arch=arch, epochs=sum(s.epochs for s in stages), recipe=recipe if isinstance(recipe, str) else 'custom',
+               score=float(learn.run_checkpoints.best), tta_score=float(np.mean(tgs_score(probs > 0.5, masks))),
+               threshold=threshold, min_size=min_size, tuned_score=tuned, n_valid=int(len(ids)),
+               n_train=int(len(learn.dls.train_ds)), seconds=round(time.time() - (t0 or time.time()), 1),
+               amp=str(dt).replace('torch.', '') if dt else 'fp32', device=str(learn.dls.device))
+    run_thr = update_threshold(folder.parent) # over every fold of the run so far
+    res['run_threshold'], res['run_min_size'] = run_thr['threshold'], run_thr['min_size']
+    write_json(res, folder/'result.json')
+    return res
+
 # %% ../nbs/05_train.ipynb #0e1441c3
+@delegates(SaltUnet)
 def train_fold(path, # data folder in the competition layout
                fold=0, # validation fold
                arch='inception_resnet_v2', # timm encoder
@@ -218,66 +348,33 @@ def train_fold(path, # data folder in the competition layout
                mixed_precision=True, # autocast to `amp_dtype` where the device computes it natively
                channels_last=True, # channels-last memory format (pays with mixed precision)
                quiet=False, # no progress bars or per-epoch tables
-               resume=True, # continue from `last.pth` if the fold was interrupted
+               resume=True, # resume or return a fold made with the same settings; False: train it afresh
                tta=True, # flip TTA for the out-of-fold probabilities
                cbs=None, # more fastai callbacks for the `Learner` (e.g. a logger)
-               **model_kwargs # passed to `salt_learner` (e.g. `scse=True`, `empty_head=True`)
+               **kwargs # passed to `SaltUnet` through `salt_learner` (e.g. `scse=True`, `empty_head=True`)
               ) -> dict:
     "Train fold `fold` with `recipe`; return its scores and the run's threshold"
-    out = Path(out); folder = out/f'fold{fold}'
-    if (folder/'result.json').exists() and resume: return json.loads((folder/'result.json').read_text())
-    folder.mkdir(parents=True, exist_ok=True)
+    model_kwargs = kwargs
+    folder = Path(out)/f'fold{fold}'
     set_seed(seed, reproducible=True)
     t0 = time.time()
     stages = make_recipe(recipe, epochs, lr)
     dls = salt_dls(path, fold=fold, n_folds=n_folds, bs=bs, size=size, n_in=n_in, seed=seed, limit=limit)
-    learn = salt_learner(dls, arch=arch, pretrained=pretrained, pretrained_file=pretrained_file,
-                         loss_func=stages[0].loss_func(), metrics=TGSScore(), **model_kwargs)
-    learn.unfreeze()
+    cfg = fold_config(dls, stages, fold=fold, arch=arch, epochs=sum(s.epochs for s in stages), lr=lr, recipe=recipe if isinstance(recipe, str) else 'custom',
+                      bs=bs, size=size, n_in=n_in, n_folds=n_folds, seed=seed, limit=limit, pretrained=pretrained,
+                      pretrained_file=pretrained_file, mixed_precision=mixed_precision, channels_last=channels_last,
+                      tta=tta, model_kwargs=model_kwargs)
+    if (done := check_fold(folder, cfg, resume)) is not None: return done
+    if not rank_distrib(): write_json(cfg, folder/'config.json')
     meta = dict(arch=arch, n_in=n_in, size=size, fold=fold, model_kwargs=model_kwargs)
-    ckpt = RunCheckpoints(folder, meta, monitor=learn.metrics[0].name)
-    learn.add_cbs([ckpt, StopOnNonFinite()] + listify(cbs))
-    log = EpochCSVLogger(folder/'history.csv', append=True) if not rank_distrib() else None # one log, by rank 0
-    if log: learn.add_cb(log)
-    dt = amp_dtype(dls.device) if mixed_precision else None
-    if dt is not None: learn.add_cb(AutocastMixedPrecision(dt))
-    if channels_last: learn.add_cb(ChannelsLast())
-    if quiet: learn.remove_cb(ProgressCallback); learn.logger = lambda *a, **k: None
-    first_stage, first_epoch = 0, 0
-    if resume and (folder/'last.pth').exists():
-        last = torch.load(folder/'last.pth', map_location='cpu', weights_only=True)
-        if last['meta']['arch'] != arch:
-            raise ValueError(f"{folder/'last.pth'} holds a {last['meta']['arch']} model, not {arch}: use another `out`")
-        learn.model.load_state_dict(last['model'])
-        learn.create_opt(); learn.opt.load_state_dict(last['opt'])
-        ckpt.best = last['best']
-        first_stage, first_epoch = last['stage'], last['epoch'] + 1
-        if first_epoch >= stages[first_stage].epochs: first_stage, first_epoch = first_stage + 1, 0
-    distributed = num_distrib() > 1
-    for i in range(first_stage, len(stages)):
-        if i > first_stage or first_epoch == 0:
-            if i > 0 and (folder/'model.pth').exists(): load_checkpoint(folder/'model.pth', learn.model)
-            learn.opt = None
-        ckpt.stage = i
-        if log: log.stage = i
-        _stage_fit(learn, stages[i], first_epoch if i == first_stage else 0, distributed)
+    learn = fold_learner(dls, folder, stages, arch, meta, mixed_precision, channels_last, quiet, cbs, pretrained,
+                         pretrained_file, **model_kwargs)
+    fit_stages(learn, folder, stages, resume_point(learn, learn.run_checkpoints, folder, stages))
     if rank_distrib(): return {}
-    load_checkpoint(folder/'model.pth', learn.model)
-    probs, masks = predict_valid(learn, tta=tta)
-    ids = np.array(dls.valid_ds.items)
-    np.savez_compressed(folder/'oof.npz', ids=ids, probs=probs, masks=masks)
-    t, min_size, tuned, _ = best_postprocess(probs.astype(np.float32), masks)
-    res = dict(fold=fold, arch=arch, epochs=sum(s.epochs for s in stages), recipe=recipe if isinstance(recipe, str) else 'custom',
-               score=float(ckpt.best), tta_score=float(np.mean(tgs_score(probs > 0.5, masks))),
-               threshold=t, min_size=min_size, tuned_score=tuned, n_valid=int(len(ids)),
-               n_train=int(len(dls.train_ds)), seconds=round(time.time() - t0, 1),
-               amp=str(dt).replace('torch.', '') if dt else 'fp32', device=str(dls.device))
-    run = update_threshold(out)
-    res['run_threshold'], res['run_min_size'] = run['threshold'], run['min_size']
-    (folder/'result.json').write_text(json.dumps(res, indent=1))
-    return res
+    return fold_result(learn, folder, stages, recipe, fold, arch, tta, t0)
 
 # %% ../nbs/05_train.ipynb #0b8752fc
+@delegates(train_fold, but=['fold'])
 def train_cv(path, # data folder in the competition layout
              folds=None, # folds to train (default: all `n_folds`)
              n_folds=5, # number of folds

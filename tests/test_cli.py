@@ -31,12 +31,12 @@ def test_help_lists_every_option():
     import argparse
     from salt_fastai.cli import salt_parser
     sub = next(a for a in salt_parser()._actions if isinstance(a, argparse._SubParsersAction))
-    assert sorted(sub.choices) == ['demo', 'download', 'predict', 'synth', 'train']
+    assert sorted(sub.choices) == ['demo', 'download', 'predict', 'submit', 'synth', 'train']
     for cmd, parser in sub.choices.items():
         r = run(cmd, '--help')
         assert r.stderr == '', (cmd, r.stderr)
         opts = [o for a in parser._actions for o in a.option_strings]
-        assert {'--out', '--help'} <= set(opts), (cmd, opts)
+        assert '--help' in opts and len(opts) > 2, (cmd, opts)
         for o in opts: assert o in r.stdout, (cmd, o)
 
 def test_help_and_version_need_no_torch():
@@ -56,9 +56,16 @@ def test_train_predict_synthetic(synth, tmp_path):
     r = run('train', '--data', synth, '--arch', 'resnet18', '--epochs', 1, '--out', run_dir, '--fold', 0, '--bs', 8, '--quiet')
     assert r.stderr == '', r.stderr  # normal use is quiet on stderr (no third-party warnings)
     assert (run_dir/'fold0'/'model.pth').exists() and (run_dir/'threshold.json').exists()
+    for f in ('fold0/history.png', 'fold0/predictions.png', 'threshold.png', 'config.json', 'fold0/config.json'):
+        assert (run_dir/f).stat().st_size > 0, f  # every run folder gets its figures and its configuration
+    stamp = (run_dir/'fold0'/'model.pth').stat().st_mtime_ns
+    r = run('train', '--config', run_dir/'config.json')  # the same run again, from its config: nothing to train
+    assert (run_dir/'fold0'/'model.pth').stat().st_mtime_ns == stamp and 'resnet18' in r.stdout
+    r = run('train', '--config', run_dir/'config.json', '--epochs', 2, check=False)  # the config's options can be overridden
+    assert r.returncode == 2 and 'epochs 1 -> 2' in r.stderr
     sub = tmp_path/'sub.csv'
-    r = run('predict', '--data', synth, '--run', run_dir, '--out', sub)
-    assert r.stderr == '', r.stderr
+    r = run('predict', '--data', synth, '--run', run_dir, '--out', sub, '--quiet')
+    assert r.stderr == '' and r.stdout == f'wrote {sub}\n', (r.stdout, r.stderr)
     check_submission(sub, synth)
     r = run('predict', '--data', synth, '--run', run_dir, '--out', sub, check=False)
     assert r.returncode == 2 and 'exists' in r.stderr and 'Traceback' not in r.stderr
@@ -112,3 +119,73 @@ def test_demo_scores_held_out_images(tmp_path):
     assert abs(score - demo_test_score(out/'data', out/'submission.csv')) < 5e-4  # the printed score is the submission's
     r = run('demo', '--out', out, check=False)
     assert r.returncode == 2 and 'exists and is not empty' in r.stderr and 'Traceback' not in r.stderr
+
+FAKE_KAGGLE = '''
+import os, shutil, zipfile
+from pathlib import Path
+class _Api:
+    def competition_download_files(self, competition, path, quiet=False):
+        "Write the competition bundle from $FAKE_BUNDLE, as Kaggle does: a zip holding train.zip, test.zip and the CSVs"
+        dest = Path(path)/f'{competition}.zip'
+        if os.environ.get('FAKE_KAGGLE_FAIL'):
+            dest.write_bytes(b'PK half a zip'); raise ConnectionError('connection reset by peer')
+        shutil.copy(os.environ['FAKE_BUNDLE'], dest)
+api = _Api()
+'''
+
+def _bundle(synth, path):
+    "A competition bundle (zip in zip) built from a synthetic data set"
+    import zipfile
+    inner = {}
+    for split in ('train', 'test'):
+        z = path.parent/f'{split}.zip'
+        with zipfile.ZipFile(z, 'w') as f:
+            for p in (synth/split).rglob('*.png'): f.write(p, p.relative_to(synth/split))
+        inner[f'{split}.zip'] = z
+    with zipfile.ZipFile(path, 'w') as f:
+        for name, z in inner.items(): f.write(z, name)
+        for name in ('train.csv', 'depths.csv', 'sample_submission.csv'): f.write(synth/name, name)
+    return path
+
+def test_download_unpacks_nested_archives(synth, tmp_path):
+    "`download` through a fake kaggle package: the bundle's train.zip/test.zip are unpacked; a failed download leaves nothing"
+    from salt_fastai.data import check_layout, read_tgs
+    (tmp_path/'fake'/'kaggle').mkdir(parents=True)
+    (tmp_path/'fake'/'kaggle'/'__init__.py').write_text(FAKE_KAGGLE)
+    env = {**os.environ, 'PYTHONPATH': str(tmp_path/'fake'), 'FAKE_BUNDLE': str(_bundle(synth, tmp_path/'bundle.zip'))}
+    out = tmp_path/'data'/'tgs'
+    r = run('download', '--out', out, env=env)
+    assert r.stderr == '', r.stderr
+    check_layout(out, train=True, test=True)
+    assert len(read_tgs(out)) == 60 and not list(out.rglob('*.zip'))
+    r = run('download', '--out', out, env=env, check=False)  # never into a folder that holds data
+    assert r.returncode == 2 and 'not empty' in r.stderr
+    failed = tmp_path/'failed'
+    r = run('download', '--out', failed, env={**env, 'FAKE_KAGGLE_FAIL': '1'}, check=False)
+    assert r.returncode == 2 and 'network error' in r.stderr and 'Traceback' not in r.stderr, r.stderr
+    assert not failed.exists() and [p.name for p in tmp_path.iterdir() if 'failed' in p.name] == []
+
+
+FAKE_KAGGLE_SUBMIT = FAKE_KAGGLE + """
+def _submit(file, message, competition):
+    Path(os.environ['FAKE_SUBMITTED']).write_text(f'{competition}|{message}|{Path(file).read_text()[:20]}')
+api.competition_submit = _submit
+"""
+
+def test_submit_checks_then_uploads(synth, tmp_path):
+    "`submit` through a fake kaggle package: a valid file is uploaded with its message; a broken one is refused first"
+    (tmp_path/'fake'/'kaggle').mkdir(parents=True)
+    (tmp_path/'fake'/'kaggle'/'__init__.py').write_text(FAKE_KAGGLE_SUBMIT)
+    env = {**os.environ, 'PYTHONPATH': str(tmp_path/'fake'), 'FAKE_SUBMITTED': str(tmp_path/'submitted.txt')}
+    ids = pd.read_csv(synth/'sample_submission.csv', dtype=str).id
+    good = tmp_path/'good.csv'; pd.DataFrame({'id': ids, 'rle_mask': ''}).to_csv(good, index=False)
+    r = run('submit', good, '--message', 'all empty', '--data', synth, env=env)
+    assert r.stderr == '' and 'submitted' in r.stdout
+    assert (tmp_path/'submitted.txt').read_text().startswith('tgs-salt-identification-challenge|all empty|id,rle_mask')
+    (tmp_path/'submitted.txt').unlink()
+    bad = tmp_path/'bad.csv'; pd.DataFrame({'id': ids, 'rle_mask': '1 99999'}).to_csv(bad, index=False)
+    r = run('submit', bad, '--message', 'x', '--data', synth, env=env, check=False)
+    assert r.returncode == 2 and 'runs fall outside' in r.stderr and r.stderr.count('\n') == 1, r.stderr
+    assert not (tmp_path/'submitted.txt').exists()  # nothing was uploaded
+    r = run('submit', good, '--message', 'x', check=False)  # no kaggle package on the path
+    assert r.returncode != 0 and "pip install 'salt_fastai[kaggle]'" in r.stderr

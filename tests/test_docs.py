@@ -7,7 +7,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT/'tools'))
-import build_docs, make_readme  # noqa: E402
+import bench_table, build_docs, make_readme  # noqa: E402
 
 NBS = ROOT/'nbs'
 LOSSES_NB = NBS/'02_losses.ipynb'
@@ -41,6 +41,54 @@ def test_readme_in_sync():
     "README.md is what `tools/make_readme.py` generates from nbs/index.ipynb"
     drift = make_readme.readme_drift()
     assert not drift, '\n'.join(drift) + '\nrun `python tools/make_readme.py`'
+
+
+def readme_bench_table(readme:str) -> str:
+    "The benchmark table of README text `readme`: the lines from its header row to the first line that is not a table row"
+    lines = readme.splitlines()
+    head = '| ' + ' | '.join(bench_table.HEADER) + ' |'
+    assert lines.count(head) == 1, 'README.md should hold exactly one benchmark table'
+    i = lines.index(head); j = i
+    while j < len(lines) and lines[j].startswith('|'): j += 1
+    return '\n'.join(lines[i:j])
+
+
+def test_readme_bench_table():
+    """The README's benchmark table is exactly what `tools/bench_table.py` generates from `bench/results/`, and each
+    of its rows links to a result file that exists"""
+    readme = (ROOT/'README.md').read_text(encoding='utf-8')
+    assert bench_table.MARKER not in readme, 'the marker line was not replaced'
+    table = readme_bench_table(readme)
+    assert table == bench_table.bench_table(), 'README.md\'s benchmark table differs from bench/results: run `python tools/make_readme.py`'
+    rows = bench_table.table_rows()
+    assert len(table.splitlines()) == 2 + len(rows)
+    for path, _ in rows: assert path.is_file(), path
+    links = re.findall(r'\]\(([^)\s]+\.json)\)', table)
+    assert len(links) == len(rows)
+    for link in links: assert (ROOT/link).is_file(), f'{link}: no such result file'
+    cells = json.loads((NBS/'index.ipynb').read_text(encoding='utf-8'))['cells']
+    assert any(bench_table.MARKER in ''.join(c['source']) for c in cells), 'nbs/index.ipynb has no benchmark-table marker'
+
+
+def test_bench_table_selects_files(tmp_path):
+    "Quality runs on a split that chose defaults, smoke runs (`--limit`) and GPU-recipe runs without a GPU get no row"
+    cpu = dict(cpu='Some CPU', cores=2, cpu_flags=['avx2'], cpu_native_bf16=False, gpu=None, load_average=[1.0, 1.0, 1.0])
+    side = dict(epochs=3, score=0.6, tta_score=0.61, crossfit_score=0.62, wall=100.)
+    def write(rel, chose=False, limit=None, hw=cpu, **fig):
+        f = tmp_path/'bench'/'results'/rel
+        f.parent.mkdir(parents=True, exist_ok=True)
+        figures = dict(n_train=10, n_valid=5, ours=side, baseline=side, delta=0., delta_tta=0., delta_crossfit=0.,
+                       target=0.03, target_met=False, chose_defaults=chose, **fig)
+        f.write_text(json.dumps(dict(date='2026-01-02 03:04 UTC', commit='abcdef0123', hardware=hw,
+                                     args=dict(minutes=1, fold=0, seed=7, limit=limit, arch='a', bs=2), figures=figures)))
+    write('quality/fold0_seed7_1min.json')
+    write('quality/fold4_seed42_1min.json', chose=True)
+    write('quality/fold0_seed7_1min_limit200.json', limit=200)
+    write('gpu_recipe/cpu_smoke.json', epochs=1, mean_epoch_s=1., score=0.5)
+    rows = bench_table.table_rows(tmp_path/'bench'/'results', root=tmp_path)
+    assert [p.name for p, _ in rows] == ['fold0_seed7_1min.json']
+    t = bench_table.bench_table(tmp_path/'bench'/'results', root=tmp_path)
+    assert 'Some CPU, 2 cores, AVX2 only' in t and '[2026-01-02, abcdef0](bench/results/quality/fold0_seed7_1min.json)' in t
 
 
 def test_index_quick_start():
@@ -200,3 +248,13 @@ def test_search_in_browser(site, chromium):
     dom = chromium('--virtual-time-budget=15000', '--dump-dom', (site/'index.html').as_uri() + '?q=lovasz_hinge')
     results = re.findall(r'<a href="([^"]+)" class="md-search-result__link"', dom)
     assert any(build_docs.page_name(LOSSES_NB) in r for r in results), f'search results: {results}'
+
+
+def test_markdown_cells_are_short():
+    "A page explains what and why in short cells; long dated tables belong in result files (bench/results/)"
+    import json
+    for nb in sorted((ROOT/'nbs').glob('*.ipynb')):
+        for c in json.loads(nb.read_text())['cells']:
+            if c['cell_type'] == 'markdown':
+                n = len(''.join(c['source']))
+                assert n <= 3000, f"{nb.name} cell {c.get('id')}: {n} characters of markdown (at most 3000)"

@@ -289,6 +289,16 @@ def external_refs(site:Path) -> list[str]:
     return res
 
 
+def fill_bench_table(page:dict, cfg):
+    "Replace the marker line of the page's markdown cells by the benchmark table (`tools/bench_table.py`), its links to the repository"
+    if str(Path(__file__).resolve().parent) not in sys.path: sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import bench_table
+    base = f"{str(cfg.get('git_url') or '').rstrip('/')}/blob/{cfg.get('branch') or 'main'}/" if cfg.get('git_url') else ''
+    for c in page['cells']:
+        if c['cell_type'] == 'markdown' and bench_table.MARKER in _src(c):
+            c['source'] = bench_table.fill(_src(c), root=ROOT, link_base=base)
+
+
 def copy_local_images(md:str, src_dir:Path, dst_dir:Path):
     "Copy the local image files that markdown `md` refers to"
     for p in re.findall(r'!\[[^\]]*\]\(([^)\s]+)', md) + re.findall(r'<img[^>]*\bsrc=["\']([^"\']+)', md):
@@ -325,6 +335,7 @@ def _build(out, force, n_workers, quiet):
     nav = []
     for nb, p in zip(nbs, procs):
         page, title = to_page(json.loads(p.read_text(encoding='utf-8')), site_url=str(cfg.get('doc_url') or ''))
+        fill_bench_table(page, cfg)
         name = Path(page_name(nb)).with_suffix('.ipynb').name
         (docs/name).write_text(json.dumps(page, indent=1, ensure_ascii=False), encoding='utf-8')
         copy_local_images('\n'.join(_src(c) for c in page['cells'] if c['cell_type'] == 'markdown'), nbs_dir, docs)

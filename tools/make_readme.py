@@ -7,7 +7,8 @@
 The notebook goes through nbdev's doc processors (title cell to frontmatter, hidden and exported cells and nbdev
 directives removed, backticked names linked to the docs), then nbconvert's markdown exporter. Links to notebooks
 point at their pages on the hosted docs, as `nbdev-readme` does. Figures in outputs are written to `index_files/`
-and referenced from the README.
+and referenced from the README. The marker line `<!-- bench-table -->` of the notebook becomes the benchmark table
+that `tools/bench_table.py` generates from the result files under `bench/results/` (links relative to the README).
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from build_docs import ROOT, WARNING_MD, in_root, to_page  # noqa: E402
+import bench_table  # noqa: E402
 
 FILES_DIR = 'index_files'
 
@@ -40,6 +42,9 @@ def _render(nb_path):
     page, title = to_page(nbformat.from_dict(nb), link_base=doc_url)
     if not title: raise ValueError(f'{nb_path}: expected a first markdown cell with an H1 title (`# Title`)')
     cells = page['cells']
+    for c in cells:  # after nbdev's processing, which would link the table's backticked names
+        if c['cell_type'] == 'markdown' and bench_table.MARKER in c['source']:
+            c['source'] = bench_table.fill(c['source'], root=ROOT)
     # keep the title cell first, then nbdev's warning that the file is generated, as `nbdev-readme` does
     cells.insert(1, {'cell_type': 'markdown', 'id': 'readme-warning', 'metadata': {}, 'source': WARNING_MD[:-4].rstrip() +
                      f' Edit {src} and run `python tools/make_readme.py`. -->'})

@@ -1,0 +1,78 @@
+"""Fault injection: `salt-fastai train` killed with SIGKILL at random moments (mid-epoch, and while a checkpoint is
+being written), then run again with the same arguments, ends with a whole run folder: a loadable best checkpoint, a
+valid `result.json`, one log row per epoch and no temporary file."""
+import json, os, random, signal, subprocess, time
+from pathlib import Path
+import pandas as pd, pytest
+from test_cli import CLI, run
+
+EPOCHS = 3
+
+@pytest.fixture(scope='module')
+def small(tmp_path_factory):
+    out = tmp_path_factory.mktemp('faults')/'synth'
+    run('synth', '--out', out, '--n-train', 40, '--n-test', 4, '--seed', 5)
+    return out
+
+def _train_args(data, out):
+    return [CLI, 'train', '--data', str(data), '--out', str(out), '--arch', 'resnet18', '--epochs', str(EPOCHS),
+            '--recipe', 'bce', '--bs', '8', '--quiet']
+
+def _kill_when(p, ready, timeout=120):
+    "SIGKILL process `p` as soon as `ready()` is true (or at `timeout`); False if it ended first"
+    t0 = time.monotonic()
+    while p.poll() is None:
+        if ready() or time.monotonic() - t0 > timeout:
+            p.send_signal(signal.SIGKILL); p.wait(); return True
+        time.sleep(0.0005)
+    return False
+
+def test_sigkill_then_resume(small, tmp_path):
+    out = tmp_path/'run'; fold = out/'fold0'
+    rng = random.Random(0)
+    env = {**os.environ, 'OMP_NUM_THREADS': '1'}
+    writing = lambda: any(fold.glob('.last.pth.*.tmp')) or any(fold.glob('.model.pth.*.tmp'))  # a checkpoint being written
+    def after_log(delay):
+        "Ready `delay` seconds after the log first exists: in the middle of a later epoch"
+        seen = []
+        def ready():
+            if not (fold/'history.csv').exists(): return False
+            seen or seen.append(time.monotonic())
+            return time.monotonic() - seen[0] >= delay
+        return ready
+    kills = []
+    for attempt in range(4):
+        p = subprocess.Popen(_train_args(small, out), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+        if attempt % 2: ready, what = writing, 'during a file write'
+        else: ready, what = after_log(rng.uniform(0.2, 1.5)), 'mid-epoch'
+        if _kill_when(p, ready): kills.append(what)
+        else: assert p.returncode == 0, p.stderr.read().decode()[-2000:]
+    assert 'mid-epoch' in kills and 'during a file write' in kills, kills
+    r = run(*_train_args(small, out)[1:])  # the same command again finishes the run
+    assert r.stderr == '', r.stderr
+    res = json.loads((fold/'result.json').read_text())
+    assert res['epochs'] == EPOCHS and 0 <= res['score'] <= 1
+    hist = pd.read_csv(fold/'history.csv')
+    assert hist.epoch.tolist() == list(range(EPOCHS)), hist  # one row per epoch, however often it was killed
+    from salt_fastai.model import load_checkpoint
+    model, meta = load_checkpoint(fold/'model.pth')
+    assert meta['arch'] == 'resnet18' and meta['score'] >= hist.tgs_score.min() - 1e-6
+    assert sorted(p.name for p in fold.iterdir()) == ['config.json', 'history.csv', 'history.png', 'last.pth', 'model.pth',
+                                                      'oof.npz', 'predictions.png', 'result.json']
+    assert json.loads((out/'threshold.json').read_text())['n_oof'] == res['n_valid']
+    assert not [p for p in out.rglob('*') if p.name.startswith('.')]
+
+def test_changed_arguments_are_refused(small, tmp_path):
+    "A finished fold run again with other settings stops before touching anything; --restart trains it afresh"
+    out = tmp_path/'run'
+    args = _train_args(small, out)[1:]
+    args[args.index('--epochs') + 1] = '1'
+    run(*args)
+    before = {p.name: p.stat().st_mtime_ns for p in (out/'fold0').iterdir()}
+    args[args.index('--epochs') + 1] = '2'
+    r = run(*args, check=False)
+    assert r.returncode == 2 and 'epochs 1 -> 2' in r.stderr and '--restart' in r.stderr and r.stderr.count('\n') == 1, r.stderr
+    assert {p.name: p.stat().st_mtime_ns for p in (out/'fold0').iterdir()} == before
+    run(*args, '--restart')
+    assert json.loads((out/'fold0'/'result.json').read_text())['epochs'] == 2
+    assert len(pd.read_csv(out/'fold0'/'history.csv')) == 2
