@@ -246,9 +246,9 @@ def cmd_demo(args):
                        f"salt_fastai demo: {args.arch}, {res['epochs']} epochs; held-out synthetic test images, score {score:.3f}")
     print(f"demo: held-out test score {score:.3f}: the submission for {args.n_test} synthetic test images that chose "
           f"nothing, scored against their true masks ({res['n_train']} training images, {time.time()-t0:.0f} s)")
-    print(f"      validation fold ({res['n_valid']} images): {res['score']:.3f} at threshold 0.5 (best epoch); tuned "
-          f"{res['tuned_score']:.3f} at the threshold {res['threshold']:.2f} and minimum size {res['min_size']} "
-          f"chosen on that same fold (optimistic)")
+    print(f"      validation fold ({res['n_valid']} images, it chose the best epoch): {res['score']:.3f} at threshold 0.5, "
+          f"{res['tta_score']:.3f} with flip TTA; tuned {res['tuned_score']:.3f} with flip TTA at the threshold "
+          f"{res['threshold']:.2f} and minimum size {res['min_size']} chosen on that same fold (optimistic)")
     print(f"wrote {sub} and {fig}")
     return dict(res, test_score=score)
 
