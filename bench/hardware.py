@@ -5,8 +5,9 @@ date, the commit, the hardware (CPU model and the flags that matter for speed, G
 arguments and every figure it prints. The README's benchmark table is generated from these files
 (`tools/make_readme.py`), never typed by hand.
 """
-import datetime, json, os, platform, subprocess, sys, tempfile
+import datetime, json, os, platform, subprocess, sys
 from pathlib import Path
+from salt_fastai.core import atomic_path
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT/'bench'/'results'
@@ -70,7 +71,7 @@ def _plain(o):
 
 def record(name, args, figures, run=None, results=RESULTS) -> Path:
     """Write `bench/results/<name>.json` (or `<name>/<run>.json`): date, commit, hardware, torch, the arguments and
-    the figures. Written to a temporary file and renamed, so a crash never leaves half a result."""
+    the figures. Written through `salt_fastai.core.atomic_path`, so a crash never leaves half a result."""
     import torch
     args = vars(args) if hasattr(args, '__dict__') else dict(args)
     res = dict(name=name, date=datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC'),
@@ -78,12 +79,8 @@ def record(name, args, figures, run=None, results=RESULTS) -> Path:
                python=platform.python_version(), command=' '.join(['python', *sys.argv]) if sys.argv[0] else None,
                args=args, figures=figures)
     path = Path(results)/name/f'{run}.json' if run else Path(results)/f'{name}.json'
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
-    with os.fdopen(fd, 'w') as f:
-        json.dump(res, f, indent=1, default=_plain); f.write('\n'); f.flush(); os.fsync(f.fileno())
-    os.chmod(tmp, 0o644)  # mkstemp makes it private; a result file is for everyone to read
-    os.replace(tmp, path)
+    text = json.dumps(res, indent=1, default=_plain) + '\n'  # fails before anything is written if a figure is not JSON
+    with atomic_path(path) as tmp: tmp.write_text(text)  # the library's writer: whole file or none, the usual mode
     print(f'result written to {path.relative_to(ROOT) if ROOT in path.parents else path}')
     return path
 
