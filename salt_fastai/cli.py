@@ -9,11 +9,13 @@ from __future__ import annotations
 import argparse, errno, json, os, sys, time
 from pathlib import Path
 from . import __version__
+_STARTED = time.time() # `train --minutes` counts from the command's start, imports included
+
 
 # %% auto #0
-__all__ = ['RECIPE_NAMES', 'RUN_CONFIG_SKIP', 'KAGGLE_COMPETITION', 'COMMANDS', 'SaltArgumentParser', 'salt_parser',
-           'config_args', 'cmd_train', 'cmd_predict', 'cmd_synth', 'demo_test_score', 'cmd_demo', 'unpack_bundle',
-           'cmd_download', 'cmd_submit', 'error_line', 'main']
+__all__ = ['RECIPE_NAMES', 'RUN_CONFIG_SKIP', 'FIGURE_SECONDS', 'KAGGLE_COMPETITION', 'COMMANDS', 'SaltArgumentParser',
+           'salt_parser', 'config_args', 'cmd_train', 'cmd_predict', 'cmd_synth', 'demo_test_score', 'cmd_demo',
+           'unpack_bundle', 'cmd_download', 'cmd_submit', 'error_line', 'main']
 
 # %% ../nbs/07_cli.ipynb #7bc4df57
 def _number(kind, low=None, above=None):
@@ -58,7 +60,11 @@ def _train_args(p):
     p.add_argument('--out', required=True, help='run directory: checkpoints, CSV logs, out-of-fold probabilities')
     p.add_argument('--fold', type=_fold, default=0, help="validation fold, or 'all' for K-fold CV (default: %(default)s)")
     p.add_argument('--n-folds', type=_number(int, low=2), default=5, help='number of folds (default: %(default)s)')
-    p.add_argument('--epochs', type=_number(int, low=1), default=10, help='total epochs of the recipe (default: %(default)s)')
+    length = p.add_mutually_exclusive_group()
+    length.add_argument('--epochs', type=_number(int, low=1), default=10, help='total epochs of the recipe (default: %(default)s)')
+    length.add_argument('--minutes', type=_number(float, above=0), default=None,
+                        help='a time budget instead of --epochs: epochs and stages are fitted to this machine, and the '
+                             'whole command (all folds, predictions and threshold search included) ends within it')
     p.add_argument('--bs', type=_number(int, low=1), default=32, help='batch size (default: %(default)s)')
     p.add_argument('--lr', type=_number(float, above=0), default=1e-3, help='maximum learning rate (default: %(default)s)')
     p.add_argument('--recipe', default='bce-lovasz', choices=RECIPE_NAMES, help='training stages (default: %(default)s)')
@@ -149,8 +155,10 @@ def config_args(argv:list, # command-line arguments
     train = next(a for a in salt_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices['train']
     opts = {a.dest: a for a in train._actions if a.option_strings}
     extra = []
+    given = {a.split('=')[0] for a in argv[cmd + 1:] if a.startswith('--')}
+    length = {'epochs', 'minutes'} if given & {'--epochs', '--minutes'} else {'epochs'} if cfg.get('minutes') else set()
     for k, v in cfg.items():
-        if k in RUN_CONFIG_SKIP: continue
+        if k in RUN_CONFIG_SKIP or k in length: continue # --epochs and --minutes exclude each other
         if k not in opts: _usage_error(f"--config {path}: unknown option {k!r}")
         opt = opts[k].option_strings[-1]
         if isinstance(opts[k], argparse._StoreTrueAction): extra += [opt] if v else []
@@ -161,6 +169,8 @@ def config_args(argv:list, # command-line arguments
 def _model_kwargs(args):
     return dict(scse=args.scse, empty_head=args.empty_head, hypercolumns=not args.no_hypercolumns,
                 center=None if args.center == 'none' else args.center)
+
+FIGURE_SECONDS = 5 # what `run_figures` takes after training, kept back from a `--minutes` budget
 
 def cmd_train(args):
     "`salt-fastai train`: one fold, or every fold with `--fold all`"
@@ -175,9 +185,10 @@ def cmd_train(args):
               recipe=args.recipe, out=args.out, pretrained=args.pretrained, pretrained_file=args.pretrained_file,
               n_folds=args.n_folds, seed=args.seed, limit=args.limit, mixed_precision=not args.no_amp,
               channels_last=not args.no_amp, quiet=args.quiet, **_model_kwargs(args))
+    if args.minutes: kw.update(minutes=args.minutes - FIGURE_SECONDS / 60, started=_STARTED) # the figures come after
     if args.fold == 'all': res = train_cv(args.data, **kw)
     else: res = pd.DataFrame([train_fold(args.data, fold=args.fold, **kw)])
-    if len(res): print(res.drop(columns=[c for c in ('device',) if c in res]).to_string(index=False))
+    if len(res): print(res.drop(columns=[c for c in ('device', 'stages') if c in res]).to_string(index=False))
     from salt_fastai.inference import run_figures
     figs = run_figures(args.out, args.data)
     if not args.quiet and figs: print(f"figures: {', '.join(str(p) for p in figs)}")

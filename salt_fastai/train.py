@@ -7,12 +7,12 @@ Docs: https://salt-fastai.github.io/salt_fastai/train.html.md"""
 # %% ../nbs/05_train.ipynb #975b3f1a
 from __future__ import annotations
 import hashlib, json, os, time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 import numpy as np, pandas as pd, torch
 from fastcore.basics import store_attr, listify
 from fastcore.meta import delegates
-from fastai.callback.core import Callback
+from fastai.callback.core import Callback, CancelFitException
 from fastai.callback.fp16 import MixedPrecision
 from fastai.callback.channelslast import ChannelsLast
 from fastai.callback.progress import CSVLogger, ProgressCallback
@@ -27,7 +27,7 @@ from .model import SaltUnet, salt_learner, save_checkpoint, load_checkpoint, pre
 
 # %% auto #0
 __all__ = ['LOSSES', 'MIN_SECOND_STAGE', 'RECIPES', 'RUN_FILES', 'amp_dtype', 'AutocastMixedPrecision', 'RunCheckpoints',
-           'EpochCSVLogger', 'NonFiniteLoss', 'StopOnNonFinite', 'Stage', 'make_recipe', 'predict_valid',
+           'EpochCSVLogger', 'NonFiniteLoss', 'StopOnNonFinite', 'Stage', 'make_recipe', 'TimeBudget', 'predict_valid',
            'update_threshold', 'RunConfigError', 'data_fingerprint', 'fold_config', 'check_fold', 'resume_point',
            'fold_learner', 'fit_stages', 'fold_result', 'train_fold', 'train_cv']
 
@@ -67,9 +67,11 @@ def _atomic_save(obj, path):
 class RunCheckpoints(TrackerCallback):
     "Save the best model by `monitor` to `model.pth` and a resumable `last.pth` in `folder` after every epoch"
     order = 61 # after the `Recorder` has the epoch's metrics
-    def __init__(self, folder, meta:dict, monitor='tgs_score', stage=0):
+    def __init__(self, folder, meta:dict, monitor='tgs_score', stage=0,
+                 stages=None, # the recipe's `Stage`s as planned now (a `TimeBudget` re-plans them), kept in `last.pth`
+                ):
         super().__init__(monitor=monitor, comp=np.greater, reset_on_fit=False)
-        store_attr('folder,meta,stage')
+        store_attr('folder,meta,stage,stages'); self.spent = None # budget seconds spent by `last.pth` (set on resume)
     def before_epoch(self): self.trained = False
     def after_train(self): self.trained = True
     def after_epoch(self):
@@ -78,8 +80,11 @@ class RunCheckpoints(TrackerCallback):
         if rank_distrib(): return
         model = getattr(self.learn.model, 'module', self.learn.model)
         if self.new_best: save_checkpoint(model, self.folder/'model.pth', score=float(self.best), **self.meta)
+        budget = getattr(self.learn, 'time_budget', None)
         _atomic_save(dict(model=model.state_dict(), opt=_to_builtin(self.learn.opt.state_dict()), stage=self.stage,
-                          epoch=self.epoch, best=float(self.best), meta=self.meta), self.folder/'last.pth')
+                          epoch=self.epoch, best=float(self.best), meta=self.meta,
+                          stages=[asdict(s) for s in self.stages or []], spent=budget.spent if budget else None),
+                     self.folder/'last.pth')
 
 # %% ../nbs/05_train.ipynb #064d3625
 class EpochCSVLogger(CSVLogger):
@@ -154,6 +159,74 @@ def make_recipe(recipe='bce-lovasz', # a name in `RECIPES` or a list of `Stage`s
     if epochs < 1: raise ValueError(f"epochs must be at least 1, got {epochs}")
     return RECIPES[recipe](epochs, lr)
 
+# %% ../nbs/05_train.ipynb #ca223aa6
+class TimeBudget(Callback):
+    "Fit a named recipe's epochs to a deadline: re-plan the epochs left before every epoch, and run each stage's one-cycle on the plan"
+    order = -5 # after `TrainEvalCallback` sets `pct_train`, before `ParamScheduler` reads it
+    def __init__(self, start:float, # `clock()` time the budget counts from
+                 seconds:float, # the budget: the fold's result is written by `start + seconds`
+                 stages:list, # the recipe's `Stage`s, re-planned in place
+                 recipe:str, # the name in `RECIPES` that re-plans them
+                 lr:float, # the first stage's learning rate
+                 n_search:int=0, # out-of-fold images the threshold search reads after training (all folds so far)
+                 clock=time.time, # the clock (a fake one in tests)
+                ):
+        store_attr(); self.durations, self.valid_times, self.stage, self.last, self.batch_times = [], [], 0, None, []
+
+    @property
+    def spent(self): return self.clock() - self.start
+
+    def epoch_seconds(self) -> float|None:
+        "Seconds an epoch takes: the mean of the last three, or an estimate from the first batches"
+        if self.durations: return float(np.mean(self.durations[-3:]))
+        if len(self.batch_times) < 2: return None
+        per_batch = (self.batch_times[-1] - self.batch_times[0]) / (len(self.batch_times) - 1)
+        return per_batch * (self.n_iter + 0.5 * len(self.dls.valid)) # a validation batch: a forward pass, no backward
+
+    def reserve(self) -> float:
+        "Seconds needed after the last epoch: the flip-TTA out-of-fold pass and the threshold searches"
+        per = self.epoch_seconds() or 0.
+        valid = self.valid_times[-1] if self.valid_times else per * 0.1
+        return 2.5 * valid + 1e-3 * (len(self.dls.valid_ds) + self.n_search) + 0.01 * self.seconds
+
+    def plan(self, epoch_start:float, epoch:int):
+        "Re-plan `stages` for the epochs that fit between `epoch_start` (of `epoch` of stage `self.stage`) and the deadline"
+        per = self.epoch_seconds()
+        if per is None: return
+        fits = int((self.start + self.seconds - epoch_start - self.reserve()) // per) # epochs from this one on
+        s, stages = self.stage, self.stages
+        prior = sum(st.epochs for st in stages[:s])
+        total = max(prior + epoch + fits, 1) # at least one epoch, however short the budget
+        new = make_recipe(self.recipe, total, self.lr)
+        cur = total - prior if s >= len(new) - 1 else new[s].epochs
+        cur = max(cur, epoch) # the epochs of this stage already trained stay
+        rest = total - prior - cur
+        stages[:] = stages[:s] + [replace(stages[s], epochs=cur)] + ([new[s+1]] if rest > 0 and s + 1 < len(new) else [])
+        if len(stages) > s + 1: stages[s+1] = replace(stages[s+1], epochs=rest)
+
+    def before_train(self):
+        now = self.clock()
+        if self.last is not None: self.durations.append(now - self.last)
+        self.batch_times = []
+        self.plan(now, self.epoch)
+        n = self.stages[self.stage].epochs
+        if self.epoch >= n: raise CancelFitException() # the stage's planned epochs are done
+        self.last = now
+        mbar = getattr(getattr(self.learn, 'progress', None), 'mbar', None)
+        if mbar is not None: mbar.main_bar.total = n
+
+    def before_batch(self):
+        if not self.training: return
+        if not self.durations and len(self.batch_times) < 8: # calibrate on the first batches of the first epoch
+            self.batch_times.append(self.clock())
+            if len(self.batch_times) == 8: self.plan(self.last, self.epoch)
+        n = self.stages[self.stage].epochs
+        self.learn.pct_train = min((self.epoch + self.iter / self.n_iter) / n, 1.)
+
+    def before_validate(self): self.valid_start = self.clock()
+    def after_validate(self): self.valid_times.append(self.clock() - self.valid_start)
+
+
 # %% ../nbs/05_train.ipynb #8ef69ba1
 def predict_valid(learn, tta=True) -> tuple[np.ndarray, np.ndarray]:
     "Flip-TTA probabilities and masks of `learn`'s validation set, cropped to 101x101: (float16 [N,101,101], uint8 [N,101,101])"
@@ -196,13 +269,13 @@ def _distributed():
     from fastai.distributed import DistributedDL  # also adds `Learner.distrib_ctx`
     DistributedDL._broadcast = _cpu_broadcast  # fastai 2.8.x: `LongTensor(t).cuda()`, which fails under gloo on CPU
 
-def _stage_fit(learn, stage, start_epoch, distributed):
+def _stage_fit(learn, stage, start_epoch, distributed, n_epoch):
     learn.loss_func = stage.loss_func()
     if distributed:
         _distributed()
         cpu = learn.dls.device.type == 'cpu' # accelerate needs `cpu=True` for gloo; SyncBatchNorm is GPU-only
-        with learn.distrib_ctx(sync_bn=not cpu, cpu=cpu): learn.fit_one_cycle(stage.epochs, stage.lr, start_epoch=start_epoch)
-    else: learn.fit_one_cycle(stage.epochs, stage.lr, start_epoch=start_epoch)
+        with learn.distrib_ctx(sync_bn=not cpu, cpu=cpu): learn.fit_one_cycle(n_epoch, stage.lr, start_epoch=start_epoch)
+    else: learn.fit_one_cycle(n_epoch, stage.lr, start_epoch=start_epoch)
 
 # %% ../nbs/05_train.ipynb #e74ec67d
 RUN_FILES = ('config.json', 'model.pth', 'last.pth', 'history.csv', 'oof.npz', 'result.json') # a fold folder's files
@@ -269,14 +342,15 @@ def resume_point(learn, # the fold's `Learner`
                  folder:Path, # the fold's folder
                  stages:list, # the recipe
                 ) -> tuple[int, int]:
-    "Load `last.pth` (model, optimizer, best score) into `learn`; the (stage, epoch) to start from, (0, 0) for a new fold"
+    "Load `last.pth` (model, optimizer, best score, the plan of `stages`) into `learn`; the (stage, epoch) to start from"
     if not (folder/'last.pth').exists():
         if not rank_distrib(): _trim_history(folder/'history.csv', -1, -1)
         return 0, 0
     last = torch.load(folder/'last.pth', map_location='cpu', weights_only=True)
     learn.model.load_state_dict(last['model'])
     learn.create_opt(); learn.opt.load_state_dict(last['opt'])
-    ckpt.best = last['best']
+    ckpt.best, ckpt.spent = last['best'], last.get('spent')
+    if last.get('stages'): stages[:] = [Stage(**s) for s in last['stages']] # as a `TimeBudget` had planned them
     if (folder/'model.pth').exists(): # written in an epoch that `last.pth` does not cover (a kill in between)?
         ckpt.best = max(ckpt.best, torch.load(folder/'model.pth', map_location='cpu', weights_only=True)['meta']['score'])
     if not rank_distrib(): _trim_history(folder/'history.csv', last['stage'], last['epoch'])
@@ -302,16 +376,24 @@ def fit_stages(learn, folder:Path, stages:list, start=(0, 0)):
     "Train `stages` from `start` = (stage, epoch); a stage after the first starts from the best checkpoint"
     first_stage, first_epoch = start
     distributed = num_distrib() > 1
-    for i in range(first_stage, len(stages)):
+    budget = getattr(learn, 'time_budget', None) # it re-plans `stages` in place, and ends each stage's fit
+    learn.run_checkpoints.stages = stages
+    i = first_stage
+    while i < len(stages):
         if i > first_stage or first_epoch == 0:
             if i > 0 and (folder/'model.pth').exists(): load_checkpoint(folder/'model.pth', learn.model)
             learn.opt = None
         learn.run_checkpoints.stage = i
         if hasattr(learn, 'epoch_csv_logger'): learn.epoch_csv_logger.stage = i
-        _stage_fit(learn, stages[i], first_epoch if i == first_stage else 0, distributed)
+        if budget is not None: budget.stage = i
+        n_epoch = 10_000 if budget is not None else stages[i].epochs # the budget's plan ends the fit
+        _stage_fit(learn, stages[i], first_epoch if i == first_stage else 0, distributed, n_epoch)
+        i += 1
+    stages[:] = [s for s in stages if s.epochs] # a stage the budget left no time for
+
 
 # %% ../nbs/05_train.ipynb #36659677
-def fold_result(learn, folder:Path, stages:list, recipe, fold:int, arch:str, tta=True, t0=None) -> dict:
+def fold_result(learn, folder:Path, stages:list, recipe, fold:int, arch:str, tta=True, t0=None, **extra) -> dict:
     "Out-of-fold probabilities of the best checkpoint, the fold's scores and the run's threshold, written to `folder`"
     load_checkpoint(folder/'model.pth', learn.model)
     probs, masks = predict_valid(learn, tta=tta)
@@ -323,7 +405,8 @@ def fold_result(learn, folder:Path, stages:list, recipe, fold:int, arch:str, tta
                score=float(learn.run_checkpoints.best), tta_score=float(np.mean(tgs_score(probs > 0.5, masks))),
                threshold=threshold, min_size=min_size, tuned_score=tuned, n_valid=int(len(ids)),
                n_train=int(len(learn.dls.train_ds)), seconds=round(time.time() - (t0 or time.time()), 1),
-               amp=str(dt).replace('torch.', '') if dt else 'fp32', device=str(learn.dls.device))
+               amp=str(dt).replace('torch.', '') if dt else 'fp32', device=str(learn.dls.device),
+               stages=[[s.loss, s.epochs, s.lr] for s in stages], **extra)
     run_thr = update_threshold(folder.parent) # over every fold of the run so far
     res['run_threshold'], res['run_min_size'] = run_thr['threshold'], run_thr['min_size']
     write_json(res, folder/'result.json')
@@ -334,7 +417,9 @@ def fold_result(learn, folder:Path, stages:list, recipe, fold:int, arch:str, tta
 def train_fold(path, # data folder in the competition layout
                fold=0, # validation fold
                arch='inception_resnet_v2', # timm encoder
-               epochs=10, # total epochs of the recipe (ignored when `recipe` is a list of `Stage`s)
+               epochs=10, # total epochs of the recipe (ignored when `recipe` is a list of `Stage`s, or with `minutes`)
+               minutes=None, # a time budget instead of `epochs`: the fold's result is written within this many minutes
+               started=None, # `time.time()` the budget counts from (default: now)
                lr=1e-3, # maximum learning rate of the first stage
                bs=32, # batch size
                size=128, # padded input side
@@ -353,35 +438,49 @@ def train_fold(path, # data folder in the competition layout
                cbs=None, # more fastai callbacks for the `Learner` (e.g. a logger)
                **kwargs # passed to `SaltUnet` through `salt_learner` (e.g. `scse=True`, `empty_head=True`)
               ) -> dict:
-    "Train fold `fold` with `recipe`; return its scores and the run's threshold"
-    model_kwargs = kwargs
+    "Train fold `fold` with `recipe` for `epochs`, or for as many as fit in `minutes`; its scores and the run's threshold"
+    t0 = time.time() if started is None else started
+    if minutes is not None and (minutes <= 0 or not isinstance(recipe, str)):
+        raise ValueError(f"minutes={minutes!r}: a time budget needs minutes > 0 and a recipe name (got {recipe!r})")
     folder = Path(out)/f'fold{fold}'
     set_seed(seed, reproducible=True)
-    t0 = time.time()
-    stages = make_recipe(recipe, epochs, lr)
+    stages = make_recipe(recipe, MIN_SECOND_STAGE if minutes else epochs, lr) # with a budget, a first plan
     dls = salt_dls(path, fold=fold, n_folds=n_folds, bs=bs, size=size, n_in=n_in, seed=seed, limit=limit)
-    cfg = fold_config(dls, stages, fold=fold, arch=arch, epochs=sum(s.epochs for s in stages), lr=lr, recipe=recipe if isinstance(recipe, str) else 'custom',
+    cfg = fold_config(dls, [] if minutes else stages, fold=fold, arch=arch, epochs=None if minutes else sum(s.epochs for s in stages),
+                      time_budget=minutes is not None, lr=lr, recipe=recipe if isinstance(recipe, str) else 'custom',
                       bs=bs, size=size, n_in=n_in, n_folds=n_folds, seed=seed, limit=limit, pretrained=pretrained,
                       pretrained_file=pretrained_file, mixed_precision=mixed_precision, channels_last=channels_last,
-                      tta=tta, model_kwargs=model_kwargs)
+                      tta=tta, model_kwargs=kwargs)
     if (done := check_fold(folder, cfg, resume)) is not None: return done
     if not rank_distrib(): write_json(cfg, folder/'config.json')
-    meta = dict(arch=arch, n_in=n_in, size=size, fold=fold, model_kwargs=model_kwargs)
+    meta = dict(arch=arch, n_in=n_in, size=size, fold=fold, model_kwargs=kwargs)
     learn = fold_learner(dls, folder, stages, arch, meta, mixed_precision, channels_last, quiet, cbs, pretrained,
-                         pretrained_file, **model_kwargs)
-    fit_stages(learn, folder, stages, resume_point(learn, learn.run_checkpoints, folder, stages))
+                         pretrained_file, **kwargs)
+    start = resume_point(learn, learn.run_checkpoints, folder, stages)
+    if minutes: # seconds a killed run spent before its `last.pth` count too
+        n_search = len(dls.valid_ds) * len([p for p in folder.parent.glob('fold*/oof.npz') if p.parent != folder])
+        learn.add_cb(TimeBudget(t0 - (learn.run_checkpoints.spent or 0), minutes * 60, stages, recipe, lr, n_search))
+    fit_stages(learn, folder, stages, start)
     if rank_distrib(): return {}
-    return fold_result(learn, folder, stages, recipe, fold, arch, tta, t0)
+    extra = dict(minutes=minutes, epoch_seconds=round(learn.time_budget.epoch_seconds(), 2)) if minutes else {}
+    return fold_result(learn, folder, stages, recipe, fold, arch, tta, t0, **extra)
+
 
 # %% ../nbs/05_train.ipynb #0b8752fc
-@delegates(train_fold, but=['fold'])
+@delegates(train_fold, but=['fold', 'started'])
 def train_cv(path, # data folder in the competition layout
              folds=None, # folds to train (default: all `n_folds`)
              n_folds=5, # number of folds
              out='runs/salt', # run directory
+             minutes=None, # a time budget for all `folds` together, shared out as the folds go
+             started=None, # `time.time()` the budget counts from (default: now)
              **kwargs # passed to `train_fold`
             ) -> pd.DataFrame:
     "Train every fold of `folds` into `out`; one row of scores per fold"
-    folds = range(n_folds) if folds is None else folds
-    rows = [train_fold(path, fold=f, n_folds=n_folds, out=out, **kwargs) for f in folds]
+    folds = list(range(n_folds) if folds is None else folds)
+    end = (time.time() if started is None else started) + (minutes or 0) * 60
+    rows = []
+    for k, f in enumerate(folds):
+        budget = dict(minutes=max((end - time.time()) / 60 / (len(folds) - k), 1e-3), started=time.time()) if minutes else {}
+        rows.append(train_fold(path, fold=f, n_folds=n_folds, out=out, **budget, **kwargs))
     return pd.DataFrame(rows)
