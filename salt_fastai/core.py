@@ -17,7 +17,7 @@ __all__ = ['TGS_SIZE', 'THRESHOLDS', 'pad_amounts', 'crop_pad', 'split_output', 
 # %% ../nbs/00_core.ipynb #c0000006
 TGS_SIZE = 101 # images and masks are 101x101
 
-def pad_amounts(size=128 # padded side
+def pad_amounts(size=128, # padded side
                ) -> tuple[int, int]:
     "Pixels added (before, after) to take a 101 side to `size`"
     if size < TGS_SIZE: raise ValueError(f"size must be at least {TGS_SIZE}, got {size}")
@@ -28,11 +28,11 @@ def pad_amounts(size=128 # padded side
 def crop_pad(x, # a tensor or array whose last two dims are padded to the same side (101 or more)
             ):
     "Undo the reflect padding: crop the last two dims back to 101x101"
-    p = pad_amounts(x.shape[-1])[0]
-    return x[..., p:p+TGS_SIZE, p:p+TGS_SIZE]
+    before = pad_amounts(x.shape[-1])[0]
+    return x[..., before:before+TGS_SIZE, before:before+TGS_SIZE]
 
 # %% ../nbs/00_core.ipynb #c0000013
-def split_output(out # a model's output: mask logits, or a `(mask_logits, empty_logits)` tuple
+def split_output(out, # a model's output: mask logits, or a `(mask_logits, empty_logits)` tuple
                 ) -> tuple:
     "`(mask_logits, empty_logits)` of a model's output; `empty_logits` is None for a model without an empty head"
     if isinstance(out, (tuple, list)):
@@ -45,10 +45,12 @@ THRESHOLDS = np.linspace(0.1, 0.9, 33).round(3) # the threshold grid of the sear
 
 # %% ../nbs/00_core.ipynb #c0000020
 def _umask():
+    "The process's file mode creation mask (reading it means setting it, so it is set back)"
     mask = os.umask(0); os.umask(mask); return mask
 
+# %% ../nbs/00_core.ipynb #fd4d6a17
 @contextmanager
-def atomic_path(path # the file to write
+def atomic_path(path, # the file to write
                ):
     "A temporary path beside `path` to write to; it replaces `path` only if the block succeeds, else it is removed"
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
@@ -64,7 +66,7 @@ def atomic_path(path # the file to write
 
 # %% ../nbs/00_core.ipynb #c0000022
 def write_json(obj, # anything `json.dumps` takes
-               path # the file to write, atomically
+               path, # the file to write, atomically
               ) -> Path:
     "Write `obj` as indented JSON to `path` through `atomic_path`"
     text = json.dumps(obj, indent=1) + '\n'  # fails before anything is written if `obj` is not JSON

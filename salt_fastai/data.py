@@ -61,67 +61,73 @@ def check_layout(path, # the data folder
     path = Path(path)
     need = (['train/images', 'train/masks', 'train.csv', 'depths.csv'] if train else []) + \
            (['test/images', 'sample_submission.csv', 'depths.csv'] if test else [])
-    missing = [n for n in dict.fromkeys(need) if not (path/n).exists()]
-    if missing: raise TGSDataError(f"{path}: missing {', '.join(missing)}; expected the competition layout:\n{TGS_LAYOUT}")
+    missing = [name for name in dict.fromkeys(need) if not (path/name).exists()]
+    if missing:
+        raise TGSDataError(f"{path}: missing {', '.join(missing)}; expected the competition layout:\n{TGS_LAYOUT}")
     return path
 
 # %% ../nbs/00_data.ipynb #12a2af3a
-def rle_encode(mask # a 2-d array, non-zero where there is salt
+def rle_encode(mask, # a 2-d array, non-zero where there is salt
               ) -> str:
     "Competition run-length encoding of `mask`: 1-indexed starts and lengths, column-major; '' when empty"
-    m = np.asarray(mask)
-    if m.ndim != 2: raise ValueError(f"rle_encode: expected a 2-d mask, got shape {m.shape}")
-    px = np.concatenate([[0], (m.T.reshape(-1) > 0).astype(np.int8), [0]])
-    runs = np.flatnonzero(px[1:] != px[:-1]) + 1
+    mask = np.asarray(mask)
+    if mask.ndim != 2: raise ValueError(f"rle_encode: expected a 2-d mask, got shape {mask.shape}")
+    pixels = np.concatenate([[0], (mask.T.reshape(-1) > 0).astype(np.int8), [0]]) # column-major, 0 on both ends
+    runs = np.flatnonzero(pixels[1:] != pixels[:-1]) + 1 # 1-indexed starts and ends of the runs
     runs[1::2] -= runs[::2]
     return ' '.join(map(str, runs))
 
+# %% ../nbs/00_data.ipynb #f2408a1d
 def rle_decode(rle:str, # 'start length start length ...', or ''/NaN for no salt
-               shape=(TGS_SIZE, TGS_SIZE) # (height, width) of the mask
+               shape=(TGS_SIZE, TGS_SIZE), # (height, width) of the mask
               ) -> np.ndarray:
     "Decode a competition RLE string into a {0,1} uint8 mask of `shape`"
     h, w = shape
     flat = np.zeros(h*w, dtype=np.uint8)
     if not isinstance(rle, str) or not rle.strip(): return flat.reshape(w, h).T
-    try: s = np.array(rle.split(), dtype=np.int64)
+    try: values = np.array(rle.split(), dtype=np.int64)
     except ValueError: raise TGSDataError(f"rle_decode: not an RLE string (expected integers): {rle[:60]!r}") from None
-    if len(s) % 2: raise TGSDataError(f"rle_decode: odd number of values in {rle[:60]!r}")
-    starts, lengths = s[0::2] - 1, s[1::2]
+    if len(values) % 2: raise TGSDataError(f"rle_decode: odd number of values in {rle[:60]!r}")
+    starts, lengths = values[0::2] - 1, values[1::2]
     if (starts < 0).any() or (starts + lengths > h*w).any() or (lengths < 1).any():
         raise TGSDataError(f"rle_decode: runs fall outside a {h}x{w} mask in {rle[:60]!r}")
     # mark run starts and ends, then a cumulative sum fills the runs without a Python loop
-    d = np.zeros(h*w + 1, dtype=np.int32)
-    np.add.at(d, starts, 1); np.add.at(d, starts + lengths, -1)
-    flat = (np.cumsum(d[:-1]) > 0).astype(np.uint8)
+    edges = np.zeros(h*w + 1, dtype=np.int32)
+    np.add.at(edges, starts, 1); np.add.at(edges, starts + lengths, -1)
+    flat = (np.cumsum(edges[:-1]) > 0).astype(np.uint8)
     return flat.reshape(w, h).T
 
 # %% ../nbs/00_data.ipynb #8ec091c5
 def _open_png(path, what):
+    "The pixels of the PNG `path`; a `TGSDataError` naming `what` if it is absent, unreadable or not 101x101"
     path = Path(path)
     if not path.exists(): raise TGSDataError(f"{path}: {what} not found")
     try:
-        with Image.open(path) as im: im.load(); a = np.array(im)
+        with Image.open(path) as im: im.load(); arr = np.array(im)
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
         raise TGSDataError(f"{path}: not a readable PNG {what} ({type(e).__name__}: {e})") from None
-    if a.shape[:2] != (TGS_SIZE, TGS_SIZE):
-        raise TGSDataError(f"{path}: {what} is {a.shape[1]}x{a.shape[0]}, expected {TGS_SIZE}x{TGS_SIZE}")
-    return a
+    if arr.shape[:2] != (TGS_SIZE, TGS_SIZE):
+        raise TGSDataError(f"{path}: {what} is {arr.shape[1]}x{arr.shape[0]}, expected {TGS_SIZE}x{TGS_SIZE}")
+    return arr
 
-def load_mask(path # a mask PNG: 8-bit 0/255 or 16-bit 0/65535
+# %% ../nbs/00_data.ipynb #6f1dbad3
+def load_mask(path, # a mask PNG: 8-bit 0/255 or 16-bit 0/65535
              ) -> np.ndarray:
     "Load a TGS mask PNG (8- or 16-bit) as a 101x101 {0,1} uint8 array"
-    a = _open_png(path, 'mask')
-    if a.ndim == 3: a = a[..., 0]
-    return (a > 0).astype(np.uint8)
+    arr = _open_png(path, 'mask')
+    if arr.ndim == 3: arr = arr[..., 0]
+    return (arr > 0).astype(np.uint8)
 
-def load_image(path # an image PNG (gray, or RGB with equal channels)
+# %% ../nbs/00_data.ipynb #5751bf72
+def load_image(path, # an image PNG (gray, or RGB with equal channels)
               ) -> np.ndarray:
     "Load a TGS image PNG as a 101x101 uint8 grayscale array"
-    a = _open_png(path, 'image')
-    a = a[..., 0] if a.ndim == 3 else a
-    if a.dtype == np.uint16: a = (a.astype(np.float32) / 257).round()  # a 16-bit export of the same image
-    elif a.dtype != np.uint8: raise TGSDataError(f"{path}: image of type {a.dtype}, expected 8-bit (or 16-bit) gray/RGB")
-    return a.astype(np.uint8)
+    arr = _open_png(path, 'image')
+    arr = arr[..., 0] if arr.ndim == 3 else arr
+    if arr.dtype == np.uint16: arr = (arr.astype(np.float32) / 257).round()  # a 16-bit export of the same image
+    elif arr.dtype != np.uint8:
+        raise TGSDataError(f"{path}: image of type {arr.dtype}, expected 8-bit (or 16-bit) gray/RGB")
+    return arr.astype(np.uint8)
 
 # %% ../nbs/00_data.ipynb #d56c20ff
 def assign_folds(strata, # one stratum label per item
@@ -139,6 +145,7 @@ def assign_folds(strata, # one stratum label per item
 # %% ../nbs/00_data.ipynb #23d210cb
 def _short(ids, n=10): return ', '.join(ids[:n]) + (f' ... ({len(ids)} in all)' if len(ids) > n else '')
 
+# %% ../nbs/00_data.ipynb #2776b97f
 def check_images(folder, # a folder of `<id>.png` images
                  ids, # the ids that need an image
                  source:str, # where the ids come from, for the message (e.g. 'train.csv')
@@ -148,6 +155,7 @@ def check_images(folder, # a folder of `<id>.png` images
     missing = [i for i in ids if i not in have]
     if missing: raise TGSDataError(f"{folder}: no image for {len(missing)} ids of {source}: {_short(missing)}")
 
+# %% ../nbs/00_data.ipynb #51f65587
 def read_tgs(path, # a folder in the competition layout
              n_folds=5, # number of stratified folds
              seed=42, # seed of the fold assignment
@@ -158,13 +166,15 @@ def read_tgs(path, # a folder in the competition layout
         train = pd.read_csv(path/'train.csv', dtype={'id': str}, keep_default_na=False)
         depths = pd.read_csv(path/'depths.csv', dtype={'id': str})
     except Exception as e: raise TGSDataError(f"{path}: cannot read train.csv/depths.csv ({e})") from None
-    for name, d, cols in (('train.csv', train, ['id', 'rle_mask']), ('depths.csv', depths, ['id', 'z'])):
-        if not set(cols) <= set(d.columns): raise TGSDataError(f"{path/name}: expected columns {cols}, found {list(d.columns)}")
+    for name, table, columns in (('train.csv', train, ['id', 'rle_mask']), ('depths.csv', depths, ['id', 'z'])):
+        if not set(columns) <= set(table.columns):
+            raise TGSDataError(f"{path/name}: expected columns {columns}, found {list(table.columns)}")
     if len(train) == 0: raise TGSDataError(f"{path/'train.csv'}: no training ids (empty dataset)")
     check_images(path/'train'/'images', train.id.tolist(), 'train.csv')
     df = train.rename(columns={'rle_mask': 'rle'}).merge(depths, on='id', how='left')
-    if df.z.isna().any(): raise TGSDataError(f"{path/'depths.csv'}: no depth for ids {_short(df.id[df.z.isna()].tolist())}")
-    df['coverage'] = [rle_decode(r).mean() for r in df.rle]
+    if df.z.isna().any():
+        raise TGSDataError(f"{path/'depths.csv'}: no depth for ids {_short(df.id[df.z.isna()].tolist())}")
+    df['coverage'] = [rle_decode(rle).mean() for rle in df.rle]
     df['coverage_class'] = np.ceil(df.coverage * 10).astype(int)
     df['fold'] = assign_folds(df.coverage_class, n_folds, seed)
     return df[['id', 'z', 'rle', 'coverage', 'coverage_class', 'fold']]
@@ -175,62 +185,74 @@ class TensorSeismic(TensorImage):
     def show(self, ctx=None, **kwargs):
         return show_image(self[0:1] if self.ndim == 3 else self, ctx=ctx, cmap='gray', **kwargs)
 
+# %% ../nbs/00_data.ipynb #c87a4121
 IMG_MEAN, IMG_STD = 0.477, 0.162 # of the real train images in [0,1]
 
-def channel_stats(n_in=1 # number of input channels (1..3)
+def channel_stats(n_in=1, # number of input channels (1..3)
                  ) -> tuple[list, list]:
     "Per-channel (mean, std) of the [0,1] image, depth and row-ramp channels"
     if n_in not in (1, 2, 3): raise ValueError(f"n_in must be 1 (image), 2 (+depth) or 3 (+row ramp), got {n_in}")
     return [IMG_MEAN, 0.5, 0.5][:n_in], [IMG_STD, 0.21, 0.29][:n_in]
 
+# %% ../nbs/00_data.ipynb #d7e476f5
 def seismic_tensor(img, # a 101x101 uint8 image
                    z=0., # depth of the location (0..1000)
                    n_in=1, # number of channels: 1 image, 2 +depth, 3 +row ramp
                   ) -> TensorSeismic:
     "The byte input tensor `[n_in, H, W]` of one image"
     channel_stats(n_in)
-    x = torch.as_tensor(np.asarray(img, dtype=np.uint8))
-    h, w = x.shape
-    depth = torch.full_like(x, int(round(min(max(float(z), 0.), 1000.) * 0.255)))
+    image = torch.as_tensor(np.asarray(img, dtype=np.uint8))
+    h, w = image.shape
+    depth = torch.full_like(image, int(round(min(max(float(z), 0.), 1000.) * 0.255)))
     ramp = torch.linspace(0, 255, h).round().to(torch.uint8)[:, None].expand(h, w)
-    return TensorSeismic(torch.stack([x, depth, ramp][:n_in]))
+    return TensorSeismic(torch.stack([image, depth, ramp][:n_in]))
 
 # %% ../nbs/00_data.ipynb #6cf1abb8
 class ReflectPad(RandTransform):
     "Item transform: reflect-pad images and masks from 101x101 to `size`x`size`"
     split_idx, order, p = None, 6, 1.  # after `ToTensor`, on train, valid and test items
-    def __init__(self, size=128): store_attr(); super().__init__(p=1.)
+    def __init__(self,
+                 size=128, # the padded side
+                ): store_attr(); super().__init__(p=1.)
     def _pad(self, x):
         if x.shape[-1] == self.size: return x
-        b, a = pad_amounts(self.size)
-        y = F.pad(x[None].float() if x.ndim == 2 else x[None].float(), (b, a, b, a), mode='reflect')[0]
-        return y.to(x.dtype)
+        before, after = pad_amounts(self.size)
+        padded = F.pad(x[None].float(), (before, after, before, after), mode='reflect')[0]
+        return padded.to(x.dtype)
     def encodes(self, x:TensorImage): return self._pad(x)
     def encodes(self, x:TensorMask): return self._pad(x)
 
 # %% ../nbs/00_data.ipynb #5973d035
 class SeismicLighting(RandTransform):
-    "Random brightness and contrast of channel 0 of a batch of [0,1] `TensorImage`s (before `Normalize`), each image with probability `p`"
+    "Random brightness and contrast of channel 0 of [0,1] `TensorImage` batches (before `Normalize`), per image"
     order = 80 # before `Normalize`
-    def __init__(self, max_brightness=0.1, max_contrast=0.2, p=0.75): store_attr(); super().__init__(p=p)
+    def __init__(self,
+                 max_brightness=0.1, # largest shift of the image channel
+                 max_contrast=0.2, # largest relative change of its contrast
+                 p=0.75, # probability that an image changes
+                ): store_attr(); super().__init__(p=p)
     def before_call(self, b, split_idx):
         self.do = True # `p` is applied per image below, not also to the whole batch as `RandTransform` would
         x = b[0] if isinstance(b, tuple) else b
-        n = x.shape[0]
-        self.bright = x.new_empty(n).uniform_(-self.max_brightness, self.max_brightness)
-        self.contr = x.new_empty(n).uniform_(1 - self.max_contrast, 1 + self.max_contrast)
-        keep = torch.rand(n, device=x.device) >= self.p
-        self.bright[keep], self.contr[keep] = 0., 1.
+        bs = x.shape[0]
+        self.brightness = x.new_empty(bs).uniform_(-self.max_brightness, self.max_brightness)
+        self.contrast = x.new_empty(bs).uniform_(1 - self.max_contrast, 1 + self.max_contrast)
+        keep = torch.rand(bs, device=x.device) >= self.p
+        self.brightness[keep], self.contrast[keep] = 0., 1.
     def encodes(self, x:TensorImage):
         x = x.clone()
-        m = x[:, 0].mean((1, 2), keepdim=True)
-        x[:, 0] = ((x[:, 0] - m) * self.contr[:, None, None] + m + self.bright[:, None, None]).clamp(0, 1)
+        mean = x[:, 0].mean((1, 2), keepdim=True)
+        x[:, 0] = ((x[:, 0] - mean) * self.contrast[:, None, None] + mean + self.brightness[:, None, None]).clamp(0, 1)
         return x
 
+# %% ../nbs/00_data.ipynb #854e370a
 def salt_aug_transforms(max_zoom=1.1, # largest zoom (random centre, so this also shifts)
-                        max_brightness=0.1, max_contrast=0.2, # lighting of the image channel
-                        p_affine=0.75, p_lighting=0.75):
-    "Batch augmentations for seismic sections: horizontal flip, small shift/zoom, lighting; never vertical flips or rotations"
+                        max_brightness=0.1, # largest brightness shift of the image channel
+                        max_contrast=0.2, # largest relative contrast change of the image channel
+                        p_affine=0.75, # probability of the flip/zoom transform
+                        p_lighting=0.75, # probability that an image's lighting changes
+                       ):
+    "Batch augmentations for seismic sections: horizontal flip, small shift/zoom, lighting; no vertical flip, rotation"
     return aug_transforms(do_flip=True, flip_vert=False, max_rotate=0., max_zoom=max_zoom, max_lighting=0.,
                           max_warp=0., p_affine=p_affine, pad_mode='reflection') + \
            [SeismicLighting(max_brightness, max_contrast, p=p_lighting)]
@@ -238,7 +260,14 @@ def salt_aug_transforms(max_zoom=1.1, # largest zoom (random centre, so this als
 # %% ../nbs/00_data.ipynb #4a49f924
 class TGSArrays:
     "Decoded images (and masks) of a TGS folder in memory, and their depths, keyed by id"
-    def __init__(self, path, ids, split='train', masks=True, depths=None, n_in=1):
+    def __init__(self,
+                 path, # a folder in the competition layout
+                 ids, # the ids to load
+                 split='train', # 'train' or 'test': the subfolder of `path`
+                 masks=True, # also load the masks (the training split only)
+                 depths=None, # depth `z` of each id (default: 0 for all)
+                 n_in=1, # input channels of `x`: 1 image, 2 +depth, 3 +row ramp
+                ):
         store_attr('n_in')
         path = Path(path); folder = path/split/'images'
         check_images(folder, list(ids), f'the {split} ids')
@@ -246,14 +275,16 @@ class TGSArrays:
         self.images = {i: load_image(folder/f'{i}.png') for i in self.ids}
         self.masks = {i: load_mask(path/split/'masks'/f'{i}.png') for i in self.ids} if masks else None
         self.depths = depths if depths is not None else {}
-    def x(self, i): return seismic_tensor(self.images[i], self.depths.get(i, 0.), self.n_in)
-    def y(self, i): return self.masks[i]
+    def x(self, i): return seismic_tensor(self.images[i], self.depths.get(i, 0.), self.n_in) # the input of id `i`
+    def y(self, i): return self.masks[i] # the {0,1} mask of id `i`
     def check_rle(self, rles):
         "Raise a `TGSDataError` naming the ids whose mask PNG disagrees with its RLE"
-        bad = [i for i, r in zip(self.ids, rles) if not np.array_equal(rle_decode(r), self.masks[i])]
+        bad = [i for i, rle in zip(self.ids, rles) if not np.array_equal(rle_decode(rle), self.masks[i])]
         if bad: raise TGSDataError(f"train.csv RLE disagrees with train/masks PNG for ids {_short(bad)}")
 
-def SeismicBlock(n_in=1):
+# %% ../nbs/00_data.ipynb #61e909f4
+def SeismicBlock(n_in=1, # input channels: 1 image, 2 +depth, 3 +row ramp
+                ):
     "A `TransformBlock` for `TensorSeismic` inputs (channels built by `seismic_tensor`)"
     return TransformBlock(type_tfms=[], batch_tfms=[IntToFloatTensor, Normalize.from_stats(*channel_stats(n_in))])
 
@@ -269,7 +300,7 @@ def salt_dls(path, # a folder in the competition layout
              aug=True, # training augmentations from `salt_aug_transforms`
              check_rle=True, # check every mask PNG against its train.csv RLE
              num_workers=None, # None: 0 on CPU (the data is in memory), up to 8 when a CUDA GPU trains
-             **kwargs # passed to `DataBlock.dataloaders`
+             **kwargs, # passed to `DataBlock.dataloaders`
             ) -> DataLoaders:
     "fastai `DataLoaders` for the TGS training set with fold `fold` held out"
     if not 0 <= fold < n_folds: raise ValueError(f"fold must be in 0..{n_folds-1}, got {fold}")
@@ -280,8 +311,9 @@ def salt_dls(path, # a folder in the competition layout
     valid_idx = np.flatnonzero(df.fold.values == fold)
     if len(valid_idx) == 0 or len(valid_idx) == len(df):
         raise TGSDataError(f"{path}: fold {fold} leaves an empty training or validation set ({len(df)} ids)")
+    # partials, not bound methods: fastai would take a bound method for a decorator
     dblock = DataBlock(blocks=(SeismicBlock(n_in), MaskBlock(codes=['sediment', 'salt'])),
-                       get_x=partial(TGSArrays.x, arrays), get_y=partial(TGSArrays.y, arrays), # (a bound method reads as a decorator to fastai)
+                       get_x=partial(TGSArrays.x, arrays), get_y=partial(TGSArrays.y, arrays),
                        splitter=IndexSplitter(valid_idx),
                        item_tfms=ReflectPad(size), batch_tfms=salt_aug_transforms() if aug else None)
     if num_workers is None: num_workers = min(8, os.cpu_count() or 1) if torch.cuda.is_available() else 0

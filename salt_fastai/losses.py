@@ -49,11 +49,11 @@ _ACTS = {'relu': F.relu, 'elu+1': lambda e: F.elu(e) + 1}
 
 def _lovasz_grad(gt_sorted: Tensor) -> Tensor:
     "Gradient of the Lovasz extension of the Jaccard loss for each row of sorted {0,1} labels `[B,N]`."
-    gts = gt_sorted.sum(1, keepdim=True)
+    n_salt = gt_sorted.sum(1, keepdim=True)
     salt_seen = gt_sorted.cumsum(1)  # salt pixels among the first k
     k = torch.arange(1, gt_sorted.shape[1] + 1, device=gt_sorted.device, dtype=gt_sorted.dtype)
     # union = all salt + the background pixels among the first k (>= 1: no division by zero)
-    jaccard = 1 - (gts - salt_seen) / (gts + k - salt_seen)
+    jaccard = 1 - (n_salt - salt_seen) / (n_salt + k - salt_seen)
     return torch.diff(jaccard, dim=1, prepend=jaccard.new_zeros(len(jaccard), 1))
 
 def _descending_order(errors: Tensor, only_positive: bool = False) -> Tensor:
@@ -62,8 +62,8 @@ def _descending_order(errors: Tensor, only_positive: bool = False) -> Tensor:
     # With relu, errors <= 0 add nothing to value or gradient, so only the order of positive errors matters:
     # clamping the keys at 0 makes the rest ties, which the sort gets through much faster.
     if only_positive: errors = errors.clamp_min(0)
-    # Sort integer keys that order like the floats: same permutation, but the CPU sort is ~1.5x faster
-    # on integers (float comparisons must handle NaN). Flipping the 31 value bits of negative numbers
+    # Sort integer keys that order like the floats: same permutation, but the CPU sorts integers faster
+    # (float comparisons must handle NaN). Flipping the 31 value bits of negative numbers
     # makes the int32 view monotone; `~` then reverses the order.
     bits = errors.view(torch.int32)
     return torch.sort(~(bits ^ ((bits >> 31) & 0x7FFFFFFF)), dim=1).indices
@@ -78,64 +78,66 @@ def _lovasz_rows(x: Tensor, y: Tensor, valid: Tensor | None = None, act: str = '
     grad = _lovasz_grad(y.gather(1, perm))
     return (_ACTS[act](errors.gather(1, perm)) * grad).sum(1)
 
+def _as_one_image(x, y, valid):
+    "Flat `[B,N]` logits, labels and kept-pixel mask as a single `[1,B*N]` image (the batch as one image)"
+    return x.reshape(1, -1), y.reshape(1, -1), None if valid is None else valid.reshape(1, -1)
+
 # %% ../nbs/02_losses.ipynb #b52a73ec
-def lovasz_hinge_per_image(
-    logits: Tensor,  # `[B,H,W]` or `[B,1,H,W]` mask logits, or a `(mask_logits, empty_logits)` tuple
-    targets: Tensor,  # `[B,H,W]` or `[B,1,H,W]` labels in {0,1} (and `ignore`)
-    ignore: int | None = None,  # label of pixels to leave out
-    act: str = 'relu',  # 'relu' (the paper) or 'elu+1' (a smoother variant several top solutions used)
-) -> Tensor:  # `[B]` float32 losses, one per image
+def lovasz_hinge_per_image(logits:Tensor, # `[B,H,W]` or `[B,1,H,W]` mask logits, or `(mask_logits, empty_logits)`
+                           targets:Tensor, # `[B,H,W]` or `[B,1,H,W]` labels in {0,1} (and `ignore`)
+                           ignore:int|None=None, # label of pixels to leave out
+                           act:str='relu', # 'relu' (the paper) or 'elu+1' (smoother, used by several top solutions)
+                          ) -> Tensor: # `[B]` float32 losses, one per image
     "Lovasz hinge of each image in the batch, computed with one batched sort."
     return _lovasz_rows(*_flat_inputs(logits, targets, ignore), act=act)
 
-def lovasz_hinge(
-    logits: Tensor,  # `[B,H,W]` or `[B,1,H,W]` mask logits, or a `(mask_logits, empty_logits)` tuple
-    targets: Tensor,  # `[B,H,W]` or `[B,1,H,W]` labels in {0,1} (and `ignore`)
-    per_image: bool = True,  # average per-image losses (True) or treat the batch as one image (False)
-    ignore: int | None = None,  # label of pixels to leave out
-    act: str = 'relu',  # 'relu' (the paper) or 'elu+1' (`elu(errors)+1`)
-) -> Tensor:  # float32 scalar
+def lovasz_hinge(logits:Tensor, # `[B,H,W]` or `[B,1,H,W]` mask logits, or `(mask_logits, empty_logits)`
+                 targets:Tensor, # `[B,H,W]` or `[B,1,H,W]` labels in {0,1} (and `ignore`)
+                 per_image:bool=True, # average per-image losses (True) or treat the batch as one image (False)
+                 ignore:int|None=None, # label of pixels to leave out
+                 act:str='relu', # 'relu' (the paper) or 'elu+1' (`elu(errors)+1`)
+                ) -> Tensor: # float32 scalar
     "Binary Lovasz hinge loss (Berman et al. 2018), batched over images without a Python loop."
     x, y, valid = _flat_inputs(logits, targets, ignore)
-    if not per_image: x, y, valid = x.reshape(1, -1), y.reshape(1, -1), None if valid is None else valid.reshape(1, -1)
+    if not per_image: x, y, valid = _as_one_image(x, y, valid)
     return _lovasz_rows(x, y, valid, act).mean()
 
 # %% ../nbs/02_losses.ipynb #2b1c8338
-def symmetric_lovasz_per_image(
-    logits: Tensor,  # `[B,H,W]` or `[B,1,H,W]` mask logits, or a `(mask_logits, empty_logits)` tuple
-    targets: Tensor,  # `[B,H,W]` or `[B,1,H,W]` labels in {0,1} (and `ignore`)
-    ignore: int | None = None,  # label of pixels to leave out
-    act: str = 'relu',  # 'relu' or 'elu+1'
-) -> Tensor:  # `[B]` float32 losses
+def symmetric_lovasz_per_image(logits:Tensor, # `[B,H,W]` or `[B,1,H,W]` mask logits, or `(mask_logits, empty_logits)`
+                               targets:Tensor, # `[B,H,W]` or `[B,1,H,W]` labels in {0,1} (and `ignore`)
+                               ignore:int|None=None, # label of pixels to leave out
+                               act:str='relu', # 'relu' or 'elu+1'
+                              ) -> Tensor: # `[B]` float32 losses
     "`(L(x, y) + L(-x, 1-y)) / 2` of each image, with `L` the Lovasz hinge."
     x, y, valid = _flat_inputs(logits, targets, ignore)
     return (_lovasz_rows(x, y, valid, act) + _lovasz_rows(-x, 1 - y, valid, act)) / 2
 
-def symmetric_lovasz(
-    logits: Tensor,  # `[B,H,W]` or `[B,1,H,W]` mask logits, or a `(mask_logits, empty_logits)` tuple
-    targets: Tensor,  # `[B,H,W]` or `[B,1,H,W]` labels in {0,1} (and `ignore`)
-    per_image: bool = True,  # average per-image losses, or treat the batch as one image
-    ignore: int | None = None,  # label of pixels to leave out
-    act: str = 'relu',  # 'relu' or 'elu+1'
-) -> Tensor:  # float32 scalar
+def symmetric_lovasz(logits:Tensor, # `[B,H,W]` or `[B,1,H,W]` mask logits, or `(mask_logits, empty_logits)`
+                     targets:Tensor, # `[B,H,W]` or `[B,1,H,W]` labels in {0,1} (and `ignore`)
+                     per_image:bool=True, # average per-image losses, or treat the batch as one image
+                     ignore:int|None=None, # label of pixels to leave out
+                     act:str='relu', # 'relu' or 'elu+1'
+                    ) -> Tensor: # float32 scalar
     "Symmetric Lovasz hinge: `(L(x, y) + L(-x, 1-y)) / 2`."
     x, y, valid = _flat_inputs(logits, targets, ignore)
-    if not per_image: x, y, valid = x.reshape(1, -1), y.reshape(1, -1), None if valid is None else valid.reshape(1, -1)
+    if not per_image: x, y, valid = _as_one_image(x, y, valid)
     return ((_lovasz_rows(x, y, valid, act) + _lovasz_rows(-x, 1 - y, valid, act)) / 2).mean()
 
 # %% ../nbs/02_losses.ipynb #6cec28b4
 class MaskLoss(nn.Module):
     "Base of binary-mask losses for fastai: per-image loss, optional empty-image head, `activation` and `decodes`."
     def __init__(self,
-        empty_weight: float = 0.1,  # weight of the empty-image BCE, used when the model returns `(mask_logits, empty_logits)`
-        thresh: float = 0.5,  # probability above which `decodes` calls a pixel salt
-        reduction: str = 'mean',  # 'mean', 'sum' or 'none' (per-image losses)
-        ignore: int | None = None,  # label of pixels to leave out
-    ):
+                 empty_weight:float=0.1, # weight of the empty-image BCE, for a model returning `(mask, empty)` logits
+                 thresh:float=0.5, # probability above which `decodes` calls a pixel salt
+                 reduction:str='mean', # 'mean', 'sum' or 'none' (per-image losses)
+                 ignore:int|None=None, # label of pixels to leave out
+                ):
         super().__init__()
         store_attr()
 
-    def extra_repr(self): return ', '.join(f'{k}={v!r}' for k, v in vars(self).items() if not k.startswith('_') and k != 'training')
+    def extra_repr(self):
+        settings = {k: v for k, v in vars(self).items() if not k.startswith('_') and k != 'training'}
+        return ', '.join(f'{k}={v!r}' for k, v in settings.items())
 
     def mask_loss(self, logits: Tensor, targets: Tensor) -> Tensor:
         "Per-image `[B]` loss of the mask logits; subclasses define it."
@@ -166,10 +168,10 @@ class MaskLoss(nn.Module):
 class LovaszHingeLoss(MaskLoss):
     "Lovasz hinge (`lovasz_hinge`) as a fastai loss function."
     def __init__(self,
-        per_image: bool = True,  # per-image losses (needed for `reduction='none'`), or the batch as one image
-        act: str = 'relu',  # 'relu' or 'elu+1'
-        **kwargs,  # `empty_weight`, `thresh`, `reduction`, `ignore`, passed to `MaskLoss`
-    ):
+                 per_image:bool=True, # per-image losses (needed for `reduction='none'`), or the batch as one image
+                 act:str='relu', # 'relu' or 'elu+1'
+                 **kwargs, # `empty_weight`, `thresh`, `reduction`, `ignore`, passed to `MaskLoss`
+                ):
         super().__init__(**kwargs)
         store_attr('per_image,act')
 
@@ -180,9 +182,9 @@ class LovaszHingeLoss(MaskLoss):
 class SymmetricLovaszLoss(MaskLoss):
     "Symmetric Lovasz hinge (`symmetric_lovasz`) as a fastai loss function."
     def __init__(self,
-        act: str = 'relu',  # 'relu' or 'elu+1'
-        **kwargs,  # `empty_weight`, `thresh`, `reduction`, `ignore`, passed to `MaskLoss`
-    ):
+                 act:str='relu', # 'relu' or 'elu+1'
+                 **kwargs, # `empty_weight`, `thresh`, `reduction`, `ignore`, passed to `MaskLoss`
+                ):
         super().__init__(**kwargs)
         store_attr('act')
 
@@ -193,12 +195,12 @@ class SymmetricLovaszLoss(MaskLoss):
 class BCELovaszLoss(MaskLoss):
     "`bce_weight * BCE + lovasz_weight * Lovasz hinge` per image, as a fastai loss function."
     def __init__(self,
-        bce_weight: float = 1.,  # weight of the pixel-mean binary cross-entropy
-        lovasz_weight: float = 1.,  # weight of the Lovasz hinge
-        symmetric: bool = False,  # use `symmetric_lovasz` instead of `lovasz_hinge`
-        act: str = 'relu',  # 'relu' or 'elu+1'
-        **kwargs,  # `empty_weight`, `thresh`, `reduction`, `ignore`, passed to `MaskLoss`
-    ):
+                 bce_weight:float=1., # weight of the pixel-mean binary cross-entropy
+                 lovasz_weight:float=1., # weight of the Lovasz hinge
+                 symmetric:bool=False, # use `symmetric_lovasz` instead of `lovasz_hinge`
+                 act:str='relu', # 'relu' or 'elu+1'
+                 **kwargs, # `empty_weight`, `thresh`, `reduction`, `ignore`, passed to `MaskLoss`
+                ):
         super().__init__(**kwargs)
         store_attr('bce_weight,lovasz_weight,symmetric,act')
 

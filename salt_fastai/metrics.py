@@ -28,48 +28,51 @@ def _as_masks(x, name: str):
     if x.dtype in (torch.bool, np.bool_): return x
     is_float = x.dtype.is_floating_point if isinstance(x, Tensor) else np.issubdtype(x.dtype, np.floating)
     if is_float and ((x != 0) & (x != 1)).any():
-        raise ValueError(f"`{name}` must be binary masks (0/1 or bool); threshold probabilities first, e.g. `probs > 0.5`")
+        raise ValueError(f"`{name}` must be binary masks (0/1 or bool); "
+                         "threshold probabilities first, e.g. `probs > 0.5`")
     return x != 0
 
-_popcount = getattr(np, 'bitwise_count', None) or np.array([bin(i).count('1') for i in range(256)], np.uint8).__getitem__
+# %% ../nbs/03_metrics.ipynb #1864acde
+_BYTE_BITS = np.array([bin(i).count('1') for i in range(256)], np.uint8) # set bits of each byte value
+_popcount = getattr(np, 'bitwise_count', None) or _BYTE_BITS.__getitem__ # numpy < 2 has no bitwise_count
 
-def _inter_union(p, t):
+def _inter_union(pred, truth):
     "Intersection and union pixel counts (int64 `[B]`) of bool masks `[B,H,W]`."
-    if isinstance(p, Tensor) and p.device.type != 'cpu':
-        p, t = p.flatten(1), t.flatten(1)
-        return (p & t).sum(1, dtype=torch.int32).long(), (p | t).sum(1, dtype=torch.int32).long()
+    if isinstance(pred, Tensor) and pred.device.type != 'cpu':
+        pred, truth = pred.flatten(1), truth.flatten(1)
+        return (pred & truth).sum(1, dtype=torch.int32).long(), (pred | truth).sum(1, dtype=torch.int32).long()
     # on the CPU, packing 8 pixels a byte and counting bits is several times faster than summing bools
-    if isinstance(p, Tensor): p, t = p.numpy(), t.numpy()
-    p, t = np.packbits(p.reshape(len(p), -1), axis=1), np.packbits(t.reshape(len(t), -1), axis=1)
-    return _popcount(p & t).sum(1, dtype=np.int64), _popcount(p | t).sum(1, dtype=np.int64)
+    if isinstance(pred, Tensor): pred, truth = pred.numpy(), truth.numpy()
+    pred, truth = (np.packbits(m.reshape(len(m), -1), axis=1) for m in (pred, truth))
+    return _popcount(pred & truth).sum(1, dtype=np.int64), _popcount(pred | truth).sum(1, dtype=np.int64)
 
 # %% ../nbs/03_metrics.ipynb #631a928e
-def tgs_score(
-    preds,  # predicted binary masks, numpy or torch: `[B,H,W]`, `[B,1,H,W]` or `[H,W]`
-    targets,  # true binary masks, same shape
-):  # per-image scores `[B]`: float64 numpy for numpy inputs, float32 torch (on the inputs' device) if either is torch
-    "Competition score of each image: mean over IoU thresholds 0.50..0.95 of [IoU > t]; empty truth scores 1 only for an empty prediction."
-    p, t = _as_masks(preds, 'preds'), _as_masks(targets, 'targets')
-    if p.shape != t.shape: raise ValueError(f"`preds` {list(p.shape)} and `targets` {list(t.shape)} must have the same shape")
-    is_torch = isinstance(p, Tensor) or isinstance(t, Tensor)
+def tgs_score(preds, # predicted binary masks, numpy or torch: `[B,H,W]`, `[B,1,H,W]` or `[H,W]`
+              targets, # true binary masks, same shape
+             ): # per-image scores `[B]`: float64 numpy, or float32 torch on the inputs' device if either is torch
+    "Competition score of each image: the share of IoU thresholds 0.50..0.95 its IoU is above (empty truth: 1 or 0)"
+    pred, truth = _as_masks(preds, 'preds'), _as_masks(targets, 'targets')
+    if pred.shape != truth.shape:
+        raise ValueError(f"`preds` {list(pred.shape)} and `targets` {list(truth.shape)} must have the same shape")
+    is_torch = isinstance(pred, Tensor) or isinstance(truth, Tensor)
     if is_torch:
-        dev = p.device if isinstance(p, Tensor) else t.device
-        p, t = torch.as_tensor(p, device=dev), torch.as_tensor(t, device=dev)
-    inter, union = _inter_union(p, t)
+        device = pred.device if isinstance(pred, Tensor) else truth.device
+        pred, truth = torch.as_tensor(pred, device=device), torch.as_tensor(truth, device=device)
+    inter, union = _inter_union(pred, truth)
     # IoU > k/20 without rounding: 20 * intersection > k * union, in integers
     if is_torch:
-        inter, union = torch.as_tensor(inter, device=dev), torch.as_tensor(union, device=dev)
-        score = (20 * inter[:, None] > torch.arange(10, 20, device=dev) * union[:, None]).sum(1) / 10
+        inter, union = torch.as_tensor(inter, device=device), torch.as_tensor(union, device=device)
+        score = (20 * inter[:, None] > torch.arange(10, 20, device=device) * union[:, None]).sum(1) / 10
         return torch.where(union == 0, 1., score).float()
     score = (20 * inter[:, None] > np.arange(10, 20) * union[:, None]).sum(1) / 10
     return np.where(union == 0, 1., score)
 
 # %% ../nbs/03_metrics.ipynb #76f7a9c1
 class TGSScore(Metric):
-    "Competition score averaged over every image seen since `reset`: thresholds logits, crops padding, scores with `tgs_score`."
+    "Competition score averaged over every image seen since `reset`: thresholds logits, crops padding, `tgs_score`"
     def __init__(self,
-        thresh: float = 0.5,  # probability above which a pixel is salt
-    ): store_attr()
+                 thresh:float=0.5, # probability above which a pixel is salt
+                ): store_attr()
 
     def reset(self):
         "Start a new validation pass."
@@ -83,9 +86,9 @@ class TGSScore(Metric):
 
     def accumulate(self, learn):
         "Add the scores of the current batch, gathered from every process in distributed runs."
-        s = learn.to_detach(self.scores(learn.pred, *learn.yb))
-        self.total += s.sum().item()
-        self.count += len(s)
+        scores = learn.to_detach(self.scores(learn.pred, *learn.yb))
+        self.total += scores.sum().item()
+        self.count += len(scores)
 
     @property
     def value(self):
@@ -97,24 +100,23 @@ class TGSScore(Metric):
         return self.scores(out, targ).mean().item()
 
 # %% ../nbs/03_metrics.ipynb #c640880a
-def best_threshold(
-    probs,  # salt probabilities `[B,H,W]` or `[B,1,H,W]`, numpy or torch (already cropped to the scored area)
-    targets,  # true binary masks, same shape
-    thresholds=None,  # thresholds to try; default 0.10, 0.125, ..., 0.90
-) -> tuple:  # (best threshold, its mean score, DataFrame with columns `threshold` and `score`)
+def best_threshold(probs, # salt probabilities `[B,H,W]` or `[B,1,H,W]`, numpy or torch, cropped to the scored area
+                   targets, # true binary masks, same shape
+                   thresholds=None, # thresholds to try; default 0.10, 0.125, ..., 0.90
+                  ) -> tuple: # (best threshold, its mean score, DataFrame with columns `threshold` and `score`)
     "Threshold on `probs` that maximises the mean `tgs_score` against `targets` (the lowest, on ties)."
     thresholds = THRESHOLDS if thresholds is None else np.asarray(thresholds, dtype=float).reshape(-1)
     if not len(thresholds): raise ValueError("`thresholds` must hold at least one threshold")
     if isinstance(probs, Tensor): probs = probs.as_subclass(Tensor).float()
-    score = [float(tgs_score(probs > th, targets).mean()) for th in thresholds]
-    curve = pd.DataFrame({'threshold': thresholds, 'score': score})
+    scores = [float(tgs_score(probs > threshold, targets).mean()) for threshold in thresholds]
+    curve = pd.DataFrame({'threshold': thresholds, 'score': scores})
     best = curve['score'].idxmax()
     return float(curve.threshold[best]), float(curve.score[best]), curve
 
-def plot_threshold_curve(
-    curve: pd.DataFrame,  # the curve `best_threshold` returns
-    ax=None,  # matplotlib axes to draw on; a new figure if `None`
-):
+# %% ../nbs/03_metrics.ipynb #f0af159a
+def plot_threshold_curve(curve:pd.DataFrame, # the curve `best_threshold` returns
+                         ax=None, # matplotlib axes to draw on; a new figure if `None`
+                        ):
     "Plot mean score against threshold, marking the best threshold."
     if ax is None: _, ax = plt.subplots(figsize=(6, 3.5))
     best = curve.loc[curve['score'].idxmax()]
@@ -125,34 +127,37 @@ def plot_threshold_curve(
     return ax
 
 # %% ../nbs/03_metrics.ipynb #0b6baaab
-def drop_small(
-    masks,  # binary masks `[B,H,W]`, numpy or torch
-    min_size: int = 0,  # masks with fewer salt pixels than this are emptied
-):  # a copy of `masks` (the input is left alone)
+def drop_small(masks, # binary masks `[B,H,W]`, numpy or torch
+               min_size:int=0, # masks with fewer salt pixels than this are emptied
+              ): # a copy of `masks` (the input is left alone)
     "Empty every mask with fewer than `min_size` salt pixels."
     masks = masks.clone() if isinstance(masks, Tensor) else np.array(masks, copy=True)
     if min_size > 0: masks[(masks != 0).reshape(len(masks), -1).sum(1) < min_size] = 0
     return masks
 
-def best_postprocess(
-    probs,  # salt probabilities `[B,H,W]`, numpy or torch (already cropped to the scored area)
-    targets,  # true binary masks, same shape
-    thresholds=None,  # thresholds to try; default `best_threshold`'s 0.10, 0.125, ..., 0.90
-    min_sizes=(0, 10, 20, 40, 80, 160),  # minimum mask sizes (pixels) to try
-) -> tuple:  # (threshold, min_size, mean score, DataFrame with columns `threshold`, `min_size`, `score`)
-    "The threshold and minimum mask size (`drop_small`) that maximise the mean `tgs_score` (the smallest of each, on ties)."
+# %% ../nbs/03_metrics.ipynb #dbb8eb8c
+def best_postprocess(probs, # salt probabilities `[B,H,W]`, numpy or torch, cropped to the scored area
+                     targets, # true binary masks, same shape
+                     thresholds=None, # thresholds to try; default `best_threshold`'s 0.10, 0.125, ..., 0.90
+                     min_sizes=(0, 10, 20, 40, 80, 160), # minimum mask sizes (pixels) to try
+                    ) -> tuple: # (threshold, min_size, mean score, DataFrame of `threshold`, `min_size`, `score`)
+    "The threshold and minimum mask size (`drop_small`) that maximise the mean `tgs_score` (the smallest on ties)"
     thresholds = THRESHOLDS if thresholds is None else np.asarray(thresholds, dtype=float).reshape(-1)
     min_sizes = np.asarray(min_sizes, dtype=np.int64).reshape(-1)
-    if not len(thresholds) or not len(min_sizes): raise ValueError("`thresholds` and `min_sizes` must hold at least one value each")
+    if not len(thresholds) or not len(min_sizes):
+        raise ValueError("`thresholds` and `min_sizes` must hold at least one value each")
     if (min_sizes < 0).any(): raise ValueError(f"`min_sizes` must be >= 0, got {min_sizes.tolist()}")
     if isinstance(probs, Tensor): probs = probs.as_subclass(Tensor).float().cpu().numpy()
     if isinstance(targets, Tensor): targets = targets.as_subclass(Tensor).cpu().numpy()
     empty_truth = ~_as_masks(targets, 'targets').reshape(len(targets), -1).any(1)
     rows = []
-    for th in thresholds:
-        pred = probs > th
-        score, n = tgs_score(pred, targets), pred.reshape(len(pred), -1).sum(1)
-        rows += [(th, ms, float(np.where(n < ms, empty_truth, score).mean())) for ms in min_sizes]
-    grid = pd.DataFrame(rows, columns=['threshold', 'min_size', 'score']).sort_values(['min_size', 'threshold'], kind='stable')
+    for threshold in thresholds:
+        pred = probs > threshold
+        score, n_salt = tgs_score(pred, targets), pred.reshape(len(pred), -1).sum(1)
+        # an emptied mask scores 1 on an empty truth and 0 elsewhere
+        rows += [(threshold, min_size, float(np.where(n_salt < min_size, empty_truth, score).mean()))
+                 for min_size in min_sizes]
+    grid = pd.DataFrame(rows, columns=['threshold', 'min_size', 'score'])
+    grid = grid.sort_values(['min_size', 'threshold'], kind='stable')
     best = grid.loc[grid['score'].idxmax()]
     return float(best.threshold), int(best.min_size), float(best.score), grid.reset_index(drop=True)

@@ -31,37 +31,38 @@ __all__ = ['same_padding_', 'timm_encoder', 'SCSE', 'DilatedCenter', 'UpBlock', 
            'predict_probs']
 
 # %% ../nbs/04_model.ipynb #87e8a362
-def same_padding_(model: nn.Module) -> nn.Module:
-    "Give every odd-kernel `Conv2d` and every `MaxPool2d` of `model` 'same' padding, in place, so stride `s` divides sizes by `s` (rounding up)"
-    for m in model.modules():
-        if isinstance(m, nn.Conv2d) and all(k % 2 for k in m.kernel_size):
-            m.padding = tuple(d*(k-1)//2 for k, d in zip(m.kernel_size, m.dilation))
-        elif isinstance(m, nn.MaxPool2d):
-            k = m.kernel_size
-            m.padding = k//2 if isinstance(k, int) else tuple(o//2 for o in k)
+def same_padding_(model:nn.Module, # changed in place
+                 ) -> nn.Module:
+    "Give every odd-kernel `Conv2d` and every `MaxPool2d` of `model` 'same' padding: stride `s` divides sizes by `s`"
+    for module in model.modules():
+        if isinstance(module, nn.Conv2d) and all(k % 2 for k in module.kernel_size):
+            module.padding = tuple(d*(k-1)//2 for k, d in zip(module.kernel_size, module.dilation))
+        elif isinstance(module, nn.MaxPool2d):
+            kernel = module.kernel_size
+            module.padding = kernel//2 if isinstance(kernel, int) else tuple(k//2 for k in kernel)
     return model
 
 # %% ../nbs/04_model.ipynb #7a686932
 def _first_conv(enc: nn.Module) -> nn.Conv2d:
     "The stem convolution of a timm `features_only` model, found from its `pretrained_cfg['first_conv']`"
     name = enc.pretrained_cfg.get('first_conv') if hasattr(enc, 'pretrained_cfg') else None
-    for n in ([name, name.replace('.', '_', 1)] if name else []):
-        try: m = enc.get_submodule(n)
+    for candidate in ([name, name.replace('.', '_', 1)] if name else []): # features_only renames 'a.b' to 'a_b'
+        try: module = enc.get_submodule(candidate)
         except AttributeError: continue
-        if isinstance(m, nn.Conv2d): return m
+        if isinstance(module, nn.Conv2d): return module
     return next(m for m in enc.modules() if isinstance(m, nn.Conv2d))
 
 # %% ../nbs/04_model.ipynb #6d021d74
-def timm_encoder(
-    arch: str,  # a timm model name, e.g. 'inception_resnet_v2', 'resnet34', 'efficientnet_b0', 'convnext_atto'
-    pretrained: bool = True,  # load pretrained weights (from the timm/Hugging Face cache or `pretrained_file`)
-    n_in: int = 3,  # input channels (image plus any depth/coordinate channels)
-    stem_stride: int | None = None,  # stride of the first convolution; None keeps timm's
-    pretrained_file: str | Path | None = None,  # local state dict of `timm.create_model(arch)`; implies `pretrained`
-    **kwargs,  # passed to `timm.create_model` (e.g. `drop_path_rate`, `out_indices`)
-) -> nn.Module:  # a timm `features_only` model returning a list of feature maps, shallowest first
+def timm_encoder(arch:str, # a timm model name, e.g. 'inception_resnet_v2', 'resnet34', 'efficientnet_b0'
+                 pretrained:bool=True, # load pretrained weights (timm/Hugging Face cache, or `pretrained_file`)
+                 n_in:int=3, # input channels (image plus any depth/coordinate channels)
+                 stem_stride:int|None=None, # stride of the first convolution; None keeps timm's
+                 pretrained_file:str|Path|None=None, # local state dict of `timm.create_model(arch)`; sets `pretrained`
+                 **kwargs, # passed to `timm.create_model` (e.g. `drop_path_rate`, `out_indices`)
+                ) -> nn.Module: # a timm `features_only` model returning a list of feature maps, shallowest first
     "A timm feature extractor for `SaltUnet`; the 'same'-padding variant for `inception_resnet_v2`"
-    if not isinstance(n_in, int) or n_in < 1: raise ValueError(f"n_in={n_in!r}: expected a positive number of input channels")
+    if not isinstance(n_in, int) or n_in < 1:
+        raise ValueError(f"n_in={n_in!r}: expected a positive number of input channels")
     if stem_stride is not None and (not isinstance(stem_stride, int) or stem_stride < 1):
         raise ValueError(f"stem_stride={stem_stride!r}: expected None or a positive integer")
     if pretrained_file is not None:
@@ -81,20 +82,21 @@ def timm_encoder(
     if arch.split('.')[0] == 'inception_resnet_v2': same_padding_(enc)
     if stem_stride is not None:
         conv = _first_conv(enc)
-        old = conv.stride[0]
+        old_stride = conv.stride[0]
         conv.stride = (stem_stride,)*2
-        for fi in enc.feature_info.info: fi['reduction'] = max(1, fi['reduction']*stem_stride//old)
+        for info in enc.feature_info.info: info['reduction'] = max(1, info['reduction']*stem_stride//old_stride)
     return enc
 
 # %% ../nbs/04_model.ipynb #bf2d9b85
 class SCSE(Module):
     "Concurrent spatial and channel squeeze-and-excitation (Roy et al. 2018): `x*cSE(x) + x*sSE(x)`"
     def __init__(self,
-        nf: int,  # channels of the input (and output)
-        reduction: int = 16,  # bottleneck ratio of the channel gate (at least 4 hidden units)
-    ):
-        nh = max(nf//reduction, 4)
-        self.cse = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(nf, nh, 1), nn.ReLU(inplace=True), nn.Conv2d(nh, nf, 1), nn.Sigmoid())
+                 nf:int, # channels of the input (and output)
+                 reduction:int=16, # bottleneck ratio of the channel gate (at least 4 hidden units)
+                ):
+        n_hidden = max(nf//reduction, 4)
+        self.cse = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(nf, n_hidden, 1), nn.ReLU(inplace=True),
+                                 nn.Conv2d(n_hidden, nf, 1), nn.Sigmoid())
         self.sse = nn.Sequential(nn.Conv2d(nf, 1, 1), nn.Sigmoid())
     def forward(self, x): return x*self.cse(x) + x*self.sse(x)
 
@@ -102,33 +104,36 @@ class SCSE(Module):
 class DilatedCenter(Module):
     "Centre block: 1x1 reduction, parallel 3x3 convolutions with dilation `rates`, concatenated and fused by a 1x1 conv"
     def __init__(self,
-        ni: int,  # input channels (the deepest encoder features)
-        nf: int = 256,  # output channels, and width of each branch
-        rates: tuple = (1, 3, 5, 7),  # dilation rates of the parallel branches
-        norm_type=NormType.Batch, act_cls=defaults.activation,  # passed to fastai's `ConvLayer`
-    ):
+                 ni:int, # input channels (the deepest encoder features)
+                 nf:int=256, # output channels, and width of each branch
+                 rates:tuple=(1, 3, 5, 7), # dilation rates of the parallel branches
+                 norm_type=NormType.Batch, # normalisation of fastai's `ConvLayer`s
+                 act_cls=defaults.activation, # activation of fastai's `ConvLayer`s
+                ):
         kw = dict(norm_type=norm_type, act_cls=act_cls)
         self.reduce = ConvLayer(ni, nf, ks=1, **kw)
-        self.branches = nn.ModuleList(ConvLayer(nf, nf, ks=3, padding=r, dilation=r, **kw) for r in rates)
+        self.branches = nn.ModuleList(ConvLayer(nf, nf, ks=3, padding=rate, dilation=rate, **kw) for rate in rates)
         self.fuse = ConvLayer(nf*len(rates), nf, ks=1, **kw)
     def forward(self, x):
         x = self.reduce(x)
-        return self.fuse(torch.cat([b(x) for b in self.branches], 1))
+        return self.fuse(torch.cat([branch(x) for branch in self.branches], 1))
 
 # %% ../nbs/04_model.ipynb #cca2d4b2
 class UpBlock(Module):
     "Decoder stage: interpolate to the skip's size, concatenate the skip, two 3x3 `ConvLayer`s, optional `SCSE`"
     def __init__(self,
-        ni: int,  # channels coming from the previous (deeper) stage
-        n_skip: int,  # channels of the skip connection (0 for none)
-        nf: int,  # output channels
-        scse: bool = False,  # add an `SCSE` after the convolutions
-        up_mode: str = 'nearest',  # `F.interpolate` mode
-        norm_type=NormType.Batch, act_cls=defaults.activation,  # passed to fastai's `ConvLayer`
-    ):
+                 ni:int, # channels coming from the previous (deeper) stage
+                 n_skip:int, # channels of the skip connection (0 for none)
+                 nf:int, # output channels
+                 scse:bool=False, # add an `SCSE` after the convolutions
+                 up_mode:str='nearest', # `F.interpolate` mode
+                 norm_type=NormType.Batch, # normalisation of fastai's `ConvLayer`s
+                 act_cls=defaults.activation, # activation of fastai's `ConvLayer`s
+                ):
         store_attr('up_mode')
         kw = dict(norm_type=norm_type, act_cls=act_cls)
-        self.convs = nn.Sequential(ConvLayer(ni+n_skip, nf, **kw), ConvLayer(nf, nf, **kw), SCSE(nf) if scse else nn.Identity())
+        self.convs = nn.Sequential(ConvLayer(ni+n_skip, nf, **kw), ConvLayer(nf, nf, **kw),
+                                   SCSE(nf) if scse else nn.Identity())
     def forward(self, x, skip=None, size=None):
         "Upsample `x` to `skip`'s size (or `size` when there is no skip), concatenate `skip`, convolve"
         size = tuple(skip.shape[-2:] if skip is not None else size)
@@ -139,50 +144,51 @@ class UpBlock(Module):
 class HypercolumnHead(Module):
     "1x1 conv over the concatenation of all `chs`-channel stage outputs upsampled to `size`, computed stage by stage"
     def __init__(self,
-        chs: list,  # channels of each decoder stage output, deepest first
-        n_out: int = 1,  # output channels (1 for a binary mask)
-        mode: str = 'bilinear',  # `F.interpolate` mode; must be linear ('bilinear', 'nearest', ...) for the equivalence
-    ):
+                 chs:list, # channels of each decoder stage output, deepest first
+                 n_out:int=1, # output channels (1 for a binary mask)
+                 mode:str='bilinear', # `F.interpolate` mode; linear ('bilinear', 'nearest', ...) for the equivalence
+                ):
         store_attr('chs,n_out,mode')
-        self.convs = nn.ModuleList(nn.Conv2d(c, n_out, 1, bias=(i == len(chs)-1)) for i, c in enumerate(chs))
+        self.convs = nn.ModuleList(nn.Conv2d(ch, n_out, 1, bias=(i == len(chs)-1)) for i, ch in enumerate(chs))
     def _up(self, x, size): return x if x.shape[-2:] == size else F.interpolate(x, size=size, mode=self.mode)
     def forward(self, outs, size):
         "Logits at `size` from the list of stage outputs `outs`"
         size = tuple(size)
-        return sum(self._up(conv(o), size) for conv, o in zip(self.convs, outs))
+        return sum(self._up(conv(stage_out), size) for conv, stage_out in zip(self.convs, outs))
     def concat(self, outs, size):
         "The explicit hypercolumn: every stage output upsampled to `size`, concatenated"
-        return torch.cat([self._up(o, tuple(size)) for o in outs], 1)
+        return torch.cat([self._up(stage_out, tuple(size)) for stage_out in outs], 1)
     @property
-    def weight(self): return torch.cat([c.weight for c in self.convs], 1)
+    def weight(self): return torch.cat([conv.weight for conv in self.convs], 1)
     @property
     def bias(self): return self.convs[-1].bias
 
 # %% ../nbs/04_model.ipynb #264d5926
 class SaltUnet(Module):
-    "U-Net over a timm `features_only` encoder, with dilated centre, scSE, hypercolumns and an optional empty-image head"
+    "U-Net over a timm `features_only` encoder: dilated centre, scSE, hypercolumns, an optional empty-image head"
     def __init__(self,
-        encoder: nn.Module,  # a timm `features_only` model, e.g. from `timm_encoder`
-        n_out: int = 1,  # output channels of the mask logits
-        hypercolumns: bool = True,  # head over all decoder stages (`HypercolumnHead`) or the last one only
-        center: str | None = 'aspp',  # 'aspp' for a `DilatedCenter` on the deepest features, None for none
-        scse: bool = False,  # `SCSE` at the end of every decoder block
-        empty_head: bool = False,  # also return an "image has salt" logit per image
-        dec_chs: list | None = None,  # decoder widths, deepest first; default 128, 64, 32, ... (at least 16)
-        center_ch: int = 128,  # width of the centre block
-        rates: tuple = (1, 3, 5, 7),  # dilation rates of the centre block
-        up_mode: str = 'nearest',  # interpolation inside the decoder
-        hc_mode: str = 'bilinear',  # interpolation of the hypercolumns to the input size
-        norm_type=NormType.Batch, act_cls=defaults.activation,  # passed to fastai's `ConvLayer`
-    ):
+                 encoder:nn.Module, # a timm `features_only` model, e.g. from `timm_encoder`
+                 n_out:int=1, # output channels of the mask logits
+                 hypercolumns:bool=True, # head over all decoder stages (`HypercolumnHead`) or the last one only
+                 center:str|None='aspp', # 'aspp' for a `DilatedCenter` on the deepest features, None for none
+                 scse:bool=False, # `SCSE` at the end of every decoder block
+                 empty_head:bool=False, # also return an "image has salt" logit per image
+                 dec_chs:list|None=None, # decoder widths, deepest first; default 128, 64, 32, ... (at least 16)
+                 center_ch:int=128, # width of the centre block
+                 rates:tuple=(1, 3, 5, 7), # dilation rates of the centre block
+                 up_mode:str='nearest', # interpolation inside the decoder
+                 hc_mode:str='bilinear', # interpolation of the hypercolumns to the input size
+                 norm_type=NormType.Batch, # normalisation of fastai's `ConvLayer`s
+                 act_cls=defaults.activation, # activation of fastai's `ConvLayer`s
+                ):
         if center not in ('aspp', None): raise ValueError(f"center={center!r}: expected 'aspp' or None")
         store_attr('n_out,hypercolumns,scse,empty_head')
         self.encoder = encoder
-        chs, reds = encoder.feature_info.channels(), encoder.feature_info.reduction()
-        skips = chs[-2::-1] + [0]*(reds[0] > 1)  # deepest first; a last skip-less block when stride > 1 remains
+        chs, strides = encoder.feature_info.channels(), encoder.feature_info.reduction()
+        skips = chs[-2::-1] + [0]*(strides[0] > 1)  # deepest first; a last skip-less block when stride > 1 remains
         self.dec_chs = listify(dec_chs) or [max(16, 128 >> i) for i in range(len(skips))]
         if len(self.dec_chs) != len(skips):
-            raise ValueError(f"dec_chs={dec_chs!r}: expected {len(skips)} widths for this encoder (strides {reds})")
+            raise ValueError(f"dec_chs={dec_chs!r}: expected {len(skips)} widths for this encoder (strides {strides})")
         kw = dict(norm_type=norm_type, act_cls=act_cls)
         self.center = DilatedCenter(chs[-1], center_ch, rates, **kw) if center else nn.Identity()
         ni = center_ch if center else chs[-1]
@@ -191,13 +197,14 @@ class SaltUnet(Module):
             self.blocks.append(UpBlock(ni, n_skip, nf, scse=scse, up_mode=up_mode, **kw))
             ni = nf
         self.head = HypercolumnHead(self.dec_chs if hypercolumns else self.dec_chs[-1:], n_out, mode=hc_mode)
-        self.empty = nn.Sequential(AdaptiveConcatPool2d(1), Flatten(), nn.Linear(2*chs[-1], 1)) if empty_head else None
+        self.empty = (nn.Sequential(AdaptiveConcatPool2d(1), Flatten(), nn.Linear(2*chs[-1], 1)) if empty_head
+                      else None)
 
     def decode(self, feats, size):
         "Outputs of every decoder stage (deepest first) from encoder features `feats` for an input of `size`"
         x, skips, outs = self.center(feats[-1]), feats[-2::-1], []
-        for i, blk in enumerate(self.blocks):
-            x = blk(x, skips[i] if i < len(skips) else None, size)
+        for i, block in enumerate(self.blocks):
+            x = block(x, skips[i] if i < len(skips) else None, size)
             outs.append(x)
         return outs
 
@@ -209,18 +216,23 @@ class SaltUnet(Module):
         return (mask, self.empty(feats[-1]).squeeze(-1)) if self.empty is not None else mask
 
 # %% ../nbs/04_model.ipynb #2b65cd48
-def salt_splitter(model: SaltUnet) -> list:
+def salt_splitter(model:SaltUnet, # the model to split
+                 ) -> list:
     "Two parameter groups for a `SaltUnet`: the encoder, and everything else (centre, decoder, heads)"
     return [params(model.encoder), [p for n, p in model.named_parameters() if not n.startswith('encoder.')]]
 
 # %% ../nbs/04_model.ipynb #1be5eb50
 def fused_adam(params, # parameters, or parameter groups from a splitter
-               lr=defaults.lr, mom=0.9, sqr_mom=0.99, eps=1e-5, wd=0.01, # fastai `Adam`'s defaults
+               lr=defaults.lr, # learning rate (fastai's default)
+               mom=0.9, # first beta (fastai `Adam`'s default)
+               sqr_mom=0.99, # second beta (fastai `Adam`'s default)
+               eps=1e-5, # added to the denominator (fastai `Adam`'s default)
+               wd=0.01, # decoupled weight decay (fastai `Adam`'s default)
                fused:bool=True, # one kernel per step (CPU, CUDA, MPS, XPU); False: PyTorch's `foreach` kernels
               ) -> OptimWrapper:
     "fastai's `Adam` (decoupled weight decay) as PyTorch's fused `AdamW`, for `Learner(opt_func=fused_adam)`"
-    opt = partial(torch.optim.AdamW, fused=fused, foreach=not fused)
-    return OptimWrapper(params, opt, lr=lr, betas=(mom, sqr_mom), eps=eps, weight_decay=wd)
+    adamw = partial(torch.optim.AdamW, fused=fused, foreach=not fused)
+    return OptimWrapper(params, adamw, lr=lr, betas=(mom, sqr_mom), eps=eps, weight_decay=wd)
 
 # %% ../nbs/04_model.ipynb #fd3af952
 def _default_loss_metrics():
@@ -230,24 +242,23 @@ def _default_loss_metrics():
 # %% ../nbs/04_model.ipynb #6ce37309
 def _n_in(dls) -> int:
     "Input channels of the batches of `dls`: `dls.n_in` if set, else the channel axis of a batch"
-    n = getattr(dls, 'n_in', None)
-    if n is None:
+    n_in = getattr(dls, 'n_in', None)
+    if n_in is None:
         x = dls.one_batch()[0]
         if x.ndim != 4: raise ValueError(f"dls: expected image batches [B, n_in, H, W], got shape {tuple(x.shape)}")
-        n = x.shape[1]
-    return int(n)
+        n_in = x.shape[1]
+    return int(n_in)
 
 # %% ../nbs/04_model.ipynb #752b665c
 @delegates(SaltUnet)
-def salt_model(
-    arch: str = 'inception_resnet_v2',  # timm encoder name
-    n_in: int = 1,  # input channels
-    pretrained: bool = False,  # pretrained encoder weights
-    pretrained_file: str | Path | None = None,  # local timm state dict, see `timm_encoder`
-    stem_stride: int | None = None,  # None: 1 for inception_resnet_v2 (the reference solution), the arch's own otherwise
-    encoder_kwargs: dict | None = None,  # more arguments to `timm.create_model`, e.g. `dict(drop_path_rate=0.2)`
-    **kwargs,  # passed to `SaltUnet`: `hypercolumns`, `center`, `scse`, `empty_head`, `dec_chs`...
-) -> SaltUnet:
+def salt_model(arch:str='inception_resnet_v2', # timm encoder name
+               n_in:int=1, # input channels
+               pretrained:bool=False, # pretrained encoder weights
+               pretrained_file:str|Path|None=None, # local timm state dict, see `timm_encoder`
+               stem_stride:int|None=None, # None: 1 for inception_resnet_v2 (the reference solution), else the arch's
+               encoder_kwargs:dict|None=None, # more `timm.create_model` arguments, e.g. `dict(drop_path_rate=0.2)`
+               **kwargs, # passed to `SaltUnet`: `hypercolumns`, `center`, `scse`, `empty_head`, `dec_chs`...
+              ) -> SaltUnet:
     "A `SaltUnet` on the timm encoder `arch`"
     if stem_stride is None and arch.split('.')[0] == 'inception_resnet_v2': stem_stride = 1
     enc = timm_encoder(arch, pretrained=pretrained, n_in=n_in, stem_stride=stem_stride,
@@ -258,25 +269,31 @@ def salt_model(
 
 # %% ../nbs/04_model.ipynb #c8ff2bfb
 @delegates(SaltUnet)
-def salt_learner(
-    dls,  # `DataLoaders` of (`[B, n_in, H, W]` image, `[B, H, W]` mask) batches
-    arch: str = 'inception_resnet_v2',  # timm encoder name
-    pretrained: bool = True,  # pretrained encoder weights (then the learner starts frozen)
-    loss_func=None,  # default: `LovaszHingeLoss()`
-    metrics=None,  # default: `[TGSScore()]`
-    pretrained_file: str | Path | None = None,  # local timm state dict, see `timm_encoder`
-    stem_stride: int | None = None,  # None: 1 for inception_resnet_v2 (the reference solution), the arch's own otherwise
-    encoder_kwargs: dict | None = None,  # more arguments to `timm.create_model`, e.g. `dict(drop_path_rate=0.2)`
-    opt_func=fused_adam, lr=defaults.lr, cbs=None, path=None, model_dir='models', wd=None, wd_bn_bias=False,
-    train_bn=True, moms=(0.95, 0.85, 0.95),  # passed to `Learner`
-    **kwargs,  # passed to `SaltUnet`: `hypercolumns`, `center`, `scse`, `empty_head`, `dec_chs`...
-) -> Learner:
+def salt_learner(dls, # `DataLoaders` of (`[B, n_in, H, W]` image, `[B, H, W]` mask) batches
+                 arch:str='inception_resnet_v2', # timm encoder name
+                 pretrained:bool=True, # pretrained encoder weights (then the learner starts frozen)
+                 loss_func=None, # default: `LovaszHingeLoss()`
+                 metrics=None, # default: `[TGSScore()]`
+                 pretrained_file:str|Path|None=None, # local timm state dict, see `timm_encoder`
+                 stem_stride:int|None=None, # None: 1 for inception_resnet_v2 (the reference solution), else the arch's
+                 encoder_kwargs:dict|None=None, # more `timm.create_model` arguments, e.g. `dict(drop_path_rate=0.2)`
+                 opt_func=fused_adam, # optimizer (see `fused_adam`); passed to `Learner`, as are the following
+                 lr=defaults.lr, # default learning rate
+                 cbs=None, # callbacks
+                 path=None, # where models and exports go (default: the `DataLoaders`' path)
+                 model_dir='models', # subfolder of `path` for `learn.save`
+                 wd=None, # weight decay (None: the optimizer's default)
+                 wd_bn_bias=False, # weight decay on batchnorm and bias parameters (fastai's optimizers only)
+                 train_bn=True, # batchnorm layers train while the encoder is frozen
+                 moms=(0.95, 0.85, 0.95), # momentums of `fit_one_cycle`
+                 **kwargs, # passed to `SaltUnet`: `hypercolumns`, `center`, `scse`, `empty_head`, `dec_chs`...
+                ) -> Learner:
     "A fastai `Learner` for a `salt_model`, with encoder/decoder parameter groups"
     model = salt_model(arch, n_in=_n_in(dls), pretrained=pretrained, pretrained_file=pretrained_file,
                        stem_stride=stem_stride, encoder_kwargs=encoder_kwargs, **kwargs)
-    dloss, dmetrics = _default_loss_metrics()
-    learn = Learner(dls, model, loss_func=loss_func if loss_func is not None else dloss,
-                    metrics=metrics if metrics is not None else dmetrics, opt_func=opt_func, lr=lr,
+    default_loss, default_metrics = _default_loss_metrics()
+    learn = Learner(dls, model, loss_func=loss_func if loss_func is not None else default_loss,
+                    metrics=metrics if metrics is not None else default_metrics, opt_func=opt_func, lr=lr,
                     splitter=salt_splitter, cbs=cbs, path=path, model_dir=model_dir, wd=wd,
                     wd_bn_bias=wd_bn_bias, train_bn=train_bn, moms=moms)
     if pretrained or pretrained_file is not None: learn.freeze()
@@ -293,6 +310,7 @@ def save_checkpoint(model:nn.Module, # the model to save (a `SaltUnet`)
     with atomic_path(path) as tmp: torch.save(dict(meta=meta, model=model.state_dict()), tmp)
     return path
 
+# %% ../nbs/04_model.ipynb #297a1f23
 def load_checkpoint(path, # a file written by `save_checkpoint`
                     model:nn.Module=None, # load into this model; default: build one from the checkpoint's meta
                     device=None, # where to put the model; default: `model`'s device, else CPU
@@ -301,14 +319,16 @@ def load_checkpoint(path, # a file written by `save_checkpoint`
     path = Path(path)
     if device is None: device = next(model.parameters()).device if model is not None else 'cpu'
     if not path.exists(): raise FileNotFoundError(f"{path}: checkpoint not found")
-    try: ck = torch.load(path, map_location=device, weights_only=True)
-    except Exception as e: raise ValueError(f"{path}: not a salt_fastai checkpoint, or not loadable without executing code ({e})") from None
-    if not isinstance(ck, dict) or 'model' not in ck or 'meta' not in ck:
+    try: checkpoint = torch.load(path, map_location=device, weights_only=True)
+    except Exception as e:
+        raise ValueError(f"{path}: not a salt_fastai checkpoint, "
+                         f"or not loadable without executing code ({e})") from None
+    if not isinstance(checkpoint, dict) or 'model' not in checkpoint or 'meta' not in checkpoint:
         raise ValueError(f"{path}: not a salt_fastai checkpoint (expected a dict with 'meta' and 'model')")
-    meta = check_meta(ck['meta'], path) if model is None else ck['meta']
+    meta = check_meta(checkpoint['meta'], path) if model is None else checkpoint['meta']
     if model is None:
         model = salt_model(meta['arch'], n_in=meta.get('n_in', 1), pretrained=False, **meta.get('model_kwargs', {}))
-    try: model.load_state_dict(ck['model'])
+    try: model.load_state_dict(checkpoint['model'])
     except RuntimeError as e:
         raise ValueError(f"{path}: checkpoint of a {meta.get('arch')} model cannot load into a "
                          f"{getattr(model, 'arch', type(model).__name__)} model ({str(e).splitlines()[0]})") from None
@@ -316,26 +336,30 @@ def load_checkpoint(path, # a file written by `save_checkpoint`
 
 # %% ../nbs/04_model.ipynb #af042381
 _ARCH = re.compile(r'[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)?') # a timm model name, with an optional pretrained tag
-_MODEL_OPTIONS = dict(hypercolumns=bool, center=(str, type(None)), scse=bool, empty_head=bool, n_out=int, center_ch=int,
-                      dec_chs=(list, tuple, type(None)), rates=(list, tuple), up_mode=str, hc_mode=str, stem_stride=(int, type(None)))
+_MODEL_OPTIONS = dict(hypercolumns=bool, center=(str, type(None)), scse=bool, empty_head=bool, n_out=int,
+                      center_ch=int, dec_chs=(list, tuple, type(None)), rates=(list, tuple), up_mode=str, hc_mode=str,
+                      stem_stride=(int, type(None))) # SaltUnet's options a checkpoint may set, and their plain types
 
 def check_meta(meta, # a checkpoint's `meta`
                path='checkpoint', # the file, for the message
               ) -> dict:
     """Refuse a checkpoint's meta unless `arch` is a plain timm model name and `model_kwargs` only `SaltUnet`'s options
     with plain values: a checkpoint from elsewhere must not reach the network (`hf-hub:`) or open other files"""
-    bad = lambda why: ValueError(f"{path}: refused, {why}; only checkpoints written by salt_fastai's save_checkpoint load")
-    if not isinstance(meta, dict): raise bad("its meta is not a dict")
+    def refused(why):
+        return ValueError(f"{path}: refused, {why}; only checkpoints written by salt_fastai's save_checkpoint load")
+    if not isinstance(meta, dict): raise refused("its meta is not a dict")
     arch = meta.get('arch')
     if not isinstance(arch, str) or not _ARCH.fullmatch(arch) or not timm.is_model(arch):
-        raise bad(f"its arch {arch!r} is not a plain timm model name")
-    if not isinstance(meta.get('n_in', 1), int) or not 1 <= meta.get('n_in', 1) <= 3: raise bad(f"n_in {meta.get('n_in')!r}")
-    kw = meta.get('model_kwargs', {})
-    if not isinstance(kw, dict): raise bad("its model_kwargs are not a dict")
-    for k, v in kw.items():
-        if k not in _MODEL_OPTIONS: raise bad(f"model_kwargs has {k!r}, not an option of SaltUnet")
-        if not isinstance(v, _MODEL_OPTIONS[k]) or (isinstance(v, (list, tuple)) and not all(isinstance(i, int) for i in v)):
-            raise bad(f"model_kwargs {k}={v!r} is not a plain value")
+        raise refused(f"its arch {arch!r} is not a plain timm model name")
+    n_in = meta.get('n_in', 1)
+    if not isinstance(n_in, int) or not 1 <= n_in <= 3: raise refused(f"n_in {meta.get('n_in')!r}")
+    model_kwargs = meta.get('model_kwargs', {})
+    if not isinstance(model_kwargs, dict): raise refused("its model_kwargs are not a dict")
+    for name, value in model_kwargs.items():
+        if name not in _MODEL_OPTIONS: raise refused(f"model_kwargs has {name!r}, not an option of SaltUnet")
+        ints_only = not isinstance(value, (list, tuple)) or all(isinstance(i, int) for i in value)
+        if not isinstance(value, _MODEL_OPTIONS[name]) or not ints_only:
+            raise refused(f"model_kwargs {name}={value!r} is not a plain value")
     return meta
 
 # %% ../nbs/04_model.ipynb #6a5183ae
@@ -346,14 +370,14 @@ def predict_probs(model:nn.Module, # returns mask logits, or `(mask_logits, empt
                   with_empty=False, # also return the empty head's salt probabilities `[B]` (None without a head)
                  ):
     "Salt probabilities `[B,H,W]` of `model` on `xb`, with horizontal-flip TTA"
-    def _run(x):
-        out = model(x)
-        m, e = split_output(out)
-        return torch.sigmoid(m.float())[:, 0], None if e is None else torch.sigmoid(e.float()).reshape(-1)
-    p, e = _run(xb)
+    def _probs(x):
+        mask_logits, empty_logits = split_output(model(x))
+        empty = None if empty_logits is None else torch.sigmoid(empty_logits.float()).reshape(-1)
+        return torch.sigmoid(mask_logits.float())[:, 0], empty
+    probs, empty = _probs(xb)
     if tta:
-        pf, ef = _run(xb.flip(-1))
-        p = (p + pf.flip(-1)) / 2
-        if e is not None: e = (e + ef) / 2
-    p = p.as_subclass(Tensor)
-    return (p, e) if with_empty else p
+        probs_flipped, empty_flipped = _probs(xb.flip(-1))
+        probs = (probs + probs_flipped.flip(-1)) / 2
+        if empty is not None: empty = (empty + empty_flipped) / 2
+    probs = probs.as_subclass(Tensor)
+    return (probs, empty) if with_empty else probs

@@ -15,8 +15,17 @@ from .core import TGS_SIZE
 from .data import rle_encode
 
 # %% auto #0
-__all__ = ['SALT_KINDS', 'SYNTHETIC_MARKER', 'ricker', 'layer_time', 'reflectivity', 'salt_body', 'boundary_reflection',
+__all__ = ['SALT_KINDS', 'SYNTHETIC_MARKER', 'ricker', 'fold_shift', 'fault_shift', 'unconformity', 'layer_time', 'reflectivity',
+           'salt_body', 'boundary_reflection', 'salt_drag', 'section_reflectivity', 'seismic_image',
            'synthetic_section', 'make_synthetic_tgs', 'synthetic_masks']
+
+# %% ../nbs/01_synthetic.ipynb #6363f3a4
+def _ricker_at(dist, # distances from the wavelet's centre in pixels (any shape)
+               wavelength, # peak wavelength in pixels
+              ):
+    "The Ricker wavelet of peak wavelength `wavelength` at the distances `dist`"
+    a = (np.pi*np.asarray(dist)/wavelength)**2
+    return (1 - 2*a)*np.exp(-a)
 
 # %% ../nbs/01_synthetic.ipynb #c84a58c3
 def ricker(wavelength:float, # peak wavelength in pixels (1 / peak frequency)
@@ -27,14 +36,14 @@ def ricker(wavelength:float, # peak wavelength in pixels (1 / peak frequency)
     if half is None: half = int(np.ceil(1.5*wavelength))
     return _ricker_at(np.arange(-half, half + 1, dtype=float), wavelength)
 
-def _ricker_at(d, wavelength):
-    a = (np.pi*np.asarray(d)/wavelength)**2
-    return (1 - 2*a)*np.exp(-a)
-
-# %% ../nbs/01_synthetic.ipynb #0e814561
+# %% ../nbs/01_synthetic.ipynb #4be15bd0
 def _norm(a): return a/(a.std() + 1e-12)
 
-def _smooth_noise(rng, shape, sigma):
+# %% ../nbs/01_synthetic.ipynb #0e814561
+def _smooth_noise(rng:np.random.Generator, # random generator
+                  shape:tuple, # (rows, columns) of the result
+                  sigma:float|tuple, # Gaussian blur in pixels, one for both axes or (down, across)
+                 ) -> np.ndarray:
     "Gaussian noise smoothed by `sigma` (per axis), unit std; large sigmas are smoothed on a coarser grid"
     sig = np.broadcast_to(np.asarray(sigma, float), 2)
     k = np.maximum(1, sig//2).astype(int)
@@ -42,27 +51,52 @@ def _smooth_noise(rng, shape, sigma):
     if (k > 1).any(): g = ndi.zoom(g, k, order=1, grid_mode=False)
     return _norm(g[:shape[0], :shape[1]])
 
+# %% ../nbs/01_synthetic.ipynb #01076de9
+def _grid(size): return np.mgrid[0:size, 0:size].astype(float) # depth z and lateral position x of every pixel
+
+# %% ../nbs/01_synthetic.ipynb #31c02906
+def fold_shift(rng:np.random.Generator, # random generator: the fold is a function of its state
+               size:int=TGS_SIZE, # side of the section in pixels
+              ) -> np.ndarray:
+    "Change of geologic time by a fold: a sine across the section, 50 to 400 px long, stronger at top or bottom"
+    depth, across = _grid(size)
+    wavelength = rng.uniform(50, 400)
+    growth = 1 + rng.uniform(-0.8, 0.8)*(depth/size - 0.5)
+    return rng.uniform(0, 0.15)*wavelength*growth*np.sin(2*np.pi*across/wavelength + rng.uniform(0, 2*np.pi))
+
+# %% ../nbs/01_synthetic.ipynb #7851f0d5
+def fault_shift(rng:np.random.Generator, # random generator: the fault is a function of its state
+                size:int=TGS_SIZE, # side of the section in pixels
+               ) -> np.ndarray:
+    "Change of geologic time by a fault: the throw on one side of a steep plane through the section, 0 on the other"
+    depth, across = _grid(size)
+    x0, z0 = rng.uniform(0.2, 0.8, 2)*size
+    angle = np.deg2rad(rng.uniform(55, 88))*rng.choice([-1, 1])
+    return (((across - x0)*np.sin(angle) - (depth - z0)*np.cos(angle)) > 0)*rng.uniform(3, 20)
+
+# %% ../nbs/01_synthetic.ipynb #99995630
+def unconformity(rng:np.random.Generator, # random generator: the surface and the new dip are functions of its state
+                 geo_time:np.ndarray, # relative geologic time of a square section, as from `layer_time`
+                ) -> np.ndarray:
+    "`geo_time` with everything above a gently dipping erosion surface replaced by younger, differently dipping layers"
+    size = len(geo_time)
+    depth, across = _grid(size)
+    surface = rng.uniform(0.15, 0.7)*size + np.tan(np.deg2rad(rng.normal(0, 8)))*(across - size/2)
+    return np.where(depth < surface, depth + np.tan(np.deg2rad(rng.normal(0, 10)))*(across - size/2) - 500, geo_time)
+
+# %% ../nbs/01_synthetic.ipynb #6b21124f
 def layer_time(rng:np.random.Generator, # random generator: the layers are a function of its state
                size:int=TGS_SIZE, # side of the section in pixels
               ) -> np.ndarray:
     "Relative geologic time `t` of each pixel of a `size`x`size` section: dips, folds, a warp, faults, unconformities"
-    z, x = np.mgrid[0:size, 0:size].astype(float)
-    xc = x - size/2
+    depth, across = _grid(size)
     dip = np.deg2rad(min(rng.exponential(14), 75))*rng.choice([-1, 1])
-    t = z + np.tan(dip)*xc
-    if rng.random() < 0.6: # folds, stronger at the top or at the bottom
-        lam = rng.uniform(50, 400)
-        growth = 1 + rng.uniform(-0.8, 0.8)*(z/size - 0.5)
-        t += rng.uniform(0, 0.15)*lam*growth*np.sin(2*np.pi*x/lam + rng.uniform(0, 2*np.pi))
-    t += _smooth_noise(rng, (size, size), rng.uniform(8, 25))*rng.uniform(0, 4)
-    if rng.random() < 0.25: # a fault: everything on one side of a steep plane moves by the throw
-        x0, z0 = rng.uniform(0.2, 0.8, 2)*size
-        a = np.deg2rad(rng.uniform(55, 88))*rng.choice([-1, 1])
-        t += (((x - x0)*np.sin(a) - (z - z0)*np.cos(a)) > 0)*rng.uniform(3, 20)
-    if rng.random() < 0.2: # an angular unconformity: younger layers with another dip above an erosion surface
-        zu = rng.uniform(0.15, 0.7)*size + np.tan(np.deg2rad(rng.normal(0, 8)))*xc
-        t = np.where(z < zu, z + np.tan(np.deg2rad(rng.normal(0, 10)))*xc - 500, t)
-    return t
+    geo_time = depth + np.tan(dip)*(across - size/2)
+    if rng.random() < 0.6: geo_time += fold_shift(rng, size)
+    geo_time += _smooth_noise(rng, (size, size), rng.uniform(8, 25))*rng.uniform(0, 4) # a warp
+    if rng.random() < 0.25: geo_time += fault_shift(rng, size)
+    if rng.random() < 0.2: geo_time = unconformity(rng, geo_time)
+    return geo_time
 
 # %% ../nbs/01_synthetic.ipynb #2d081f54
 def reflectivity(rng:np.random.Generator, # random generator: the impedance log is a function of its state
@@ -74,16 +108,50 @@ def reflectivity(rng:np.random.Generator, # random generator: the impedance log 
     lo, hi = np.floor(t.min()) - 2, np.ceil(t.max()) + 2
     tops = lo + np.cumsum(rng.exponential(thickness, int((hi - lo)/thickness*1.5) + 10))
     tops = tops[tops < hi]
-    env = np.exp(rng.uniform(0.2, 0.8)*_norm(ndi.gaussian_filter1d(rng.standard_normal(len(tops)), 3))) \
-          if len(tops) > 4 else np.ones(len(tops))
-    log_imp = np.concatenate([[0], rng.standard_normal(len(tops))*env])
-    tf = np.arange(lo, hi, 0.2) # a fine grid of t: edges land between pixels, no staircase on gentle dips
-    imp = np.interp(t, tf, ndi.gaussian_filter1d(log_imp[np.searchsorted(tops, tf)], 3.))
-    return np.diff(imp, axis=0, prepend=imp[:1])
+    envelope = np.exp(rng.uniform(0.2, 0.8)*_norm(ndi.gaussian_filter1d(rng.standard_normal(len(tops)), 3))) \
+               if len(tops) > 4 else np.ones(len(tops)) # packages of stronger and weaker contrast
+    log_impedance = np.concatenate([[0], rng.standard_normal(len(tops))*envelope])
+    fine_t = np.arange(lo, hi, 0.2) # a fine grid of t: edges land between pixels, no staircase on gentle dips
+    impedance = np.interp(t, fine_t, ndi.gaussian_filter1d(log_impedance[np.searchsorted(tops, fine_t)], 3.))
+    return np.diff(impedance, axis=0, prepend=impedance[:1])
+
+# %% ../nbs/01_synthetic.ipynb #cb220822
+def _blob(rng, z, x, size):
+    "A rounded body with a wobbly outline, often centred outside the image so that only a corner shows"
+    cx, cz = rng.uniform(-0.5, 1.5, 2)*size
+    dx, dz = (x - cx)/np.exp(rng.uniform(-0.2, 0.7)), z - cz
+    angle, radius = np.arctan2(dz, dx), 1.
+    for k in range(2, 6): radius = radius + rng.normal(0, 0.15/k)*np.cos(k*angle + rng.uniform(0, 2*np.pi))
+    return np.hypot(dx, dz) - rng.uniform(8, 90)*radius # distance to the centre minus a radius that wobbles
+
+# %% ../nbs/01_synthetic.ipynb #1e467048
+def _diapir(rng, z, x, size):
+    "A column rising from below with a rounded crest, leaning, widening or narrowing with depth"
+    centre = rng.uniform(0, 1)*size + rng.uniform(-0.5, 0.5)*(z - size)
+    half_width = np.maximum(rng.uniform(6, 40) + rng.uniform(-0.1, 0.4)*(z - size/2), 2)
+    crest = rng.uniform(-20, 0.8*size) + rng.uniform(0, 0.06)*(x - centre)**2 # a parabola
+    return np.maximum(np.abs(x - centre) - half_width, crest - z)
+
+# %% ../nbs/01_synthetic.ipynb #7a84e2e3
+def _sheet(rng, z, x, size):
+    "Salt below a gently undulating top-of-salt (or, flipped, above a base-of-salt), from border to border"
+    top = rng.uniform(-10, 0.9*size) + np.tan(np.deg2rad(rng.normal(0, 20)))*(x - size/2)
+    top = top + rng.uniform(0, 12)*np.sin(2*np.pi*x/rng.uniform(40, 200) + rng.uniform(0, 2*np.pi))
+    phi = np.maximum(top - z, z - top - rng.uniform(20, 250)) # the base is usually below the image
+    return phi[::-1] if rng.random() < 0.3 else phi
+
+# %% ../nbs/01_synthetic.ipynb #6a7c7e69
+def _wall(rng, z, x, size):
+    "A steep flank crossing the image from top to bottom, salt on one side"
+    flank = rng.uniform(0.05, 0.95)*size + rng.uniform(-0.6, 0.6)*(z - size/2)
+    flank = flank + rng.uniform(0, 6)*np.sin(2*np.pi*z/rng.uniform(40, 200) + rng.uniform(0, 2*np.pi))
+    return rng.choice([-1, 1])*(x - flank)
 
 # %% ../nbs/01_synthetic.ipynb #d7a6030d
 SALT_KINDS = ('blob', 'diapir', 'sheet', 'wall')
+_SALT_SHAPES = dict(blob=_blob, diapir=_diapir, sheet=_sheet, wall=_wall)
 
+# %% ../nbs/01_synthetic.ipynb #f82054a4
 def salt_body(rng:np.random.Generator, # random generator: the body is a function of its state
               kind:str|None=None, # one of `SALT_KINDS`; None picks one (blob 30%, diapir 25%, sheet 25%, wall 20%)
               size:int=TGS_SIZE, # side of the section in pixels
@@ -91,48 +159,76 @@ def salt_body(rng:np.random.Generator, # random generator: the body is a functio
     "A `size`x`size` uint8 {0,1} mask of one salt body of shape `kind` (it may miss the image: check its sum)"
     if kind is None: kind = rng.choice(SALT_KINDS, p=[0.3, 0.25, 0.25, 0.2])
     if kind not in SALT_KINDS: raise ValueError(f"kind must be one of {SALT_KINDS} or None, got {kind!r}")
-    z, x = np.mgrid[0:size, 0:size].astype(float)
-    if kind == 'blob': # distance to a centre, minus a radius that wobbles with the angle
-        cx, cz = rng.uniform(-0.5, 1.5, 2)*size
-        dx, dz = (x - cx)/np.exp(rng.uniform(-0.2, 0.7)), z - cz
-        th, rad = np.arctan2(dz, dx), 1.
-        for k in range(2, 6): rad = rad + rng.normal(0, 0.15/k)*np.cos(k*th + rng.uniform(0, 2*np.pi))
-        phi = np.hypot(dx, dz) - rng.uniform(8, 90)*rad
-    elif kind == 'diapir': # a leaning column of varying width, capped by a parabolic crest
-        xc = rng.uniform(0, 1)*size + rng.uniform(-0.5, 0.5)*(z - size)
-        w = np.maximum(rng.uniform(6, 40) + rng.uniform(-0.1, 0.4)*(z - size/2), 2)
-        phi = np.maximum(np.abs(x - xc) - w, rng.uniform(-20, 0.8*size) + rng.uniform(0, 0.06)*(x - xc)**2 - z)
-    elif kind == 'sheet': # salt between an undulating top and a base that is usually below the image
-        top = rng.uniform(-10, 0.9*size) + np.tan(np.deg2rad(rng.normal(0, 20)))*(x - size/2)
-        top = top + rng.uniform(0, 12)*np.sin(2*np.pi*x/rng.uniform(40, 200) + rng.uniform(0, 2*np.pi))
-        phi = np.maximum(top - z, z - top - rng.uniform(20, 250))
-        if rng.random() < 0.3: phi = phi[::-1] # salt above a base-of-salt
-    else: # a steep flank, salt on one side
-        f = rng.uniform(0.05, 0.95)*size + rng.uniform(-0.6, 0.6)*(z - size/2)
-        f = f + rng.uniform(0, 6)*np.sin(2*np.pi*z/rng.uniform(40, 200) + rng.uniform(0, 2*np.pi))
-        phi = rng.choice([-1, 1])*(x - f)
-    sig = rng.uniform(2, 6)
-    phi = phi + _smooth_noise(rng, (size, size), sig)*rng.uniform(0, 0.8)*sig # a rough outline
+    phi = _SALT_SHAPES[str(kind)](rng, *_grid(size), size)
+    sigma = rng.uniform(2, 6)
+    phi = phi + _smooth_noise(rng, (size, size), sigma)*rng.uniform(0, 0.8)*sigma # a rough outline
     return (phi < 0).astype(np.uint8)
 
 # %% ../nbs/01_synthetic.ipynb #3168e65b
 def boundary_reflection(mask:np.ndarray, # {0,1} salt mask
                         wavelength:float, # peak wavelength of the Ricker wavelet in pixels
                        ) -> np.ndarray:
-    "The wavelet across the outline of `mask`: +1 at a top of salt, 0.3 on vertical flanks, -0.7 at a base; 0 far away"
+    "The wavelet across the outline of `mask`: +1 at a top of salt, 0.3 on vertical flanks, -0.7 at a base, 0 far away"
     mask = np.asarray(mask) > 0
     if mask.all() or not mask.any(): return np.zeros(mask.shape)
-    sd = np.where(mask, 0.5 - ndi.distance_transform_edt(mask), ndi.distance_transform_edt(~mask) - 0.5)
-    sds = ndi.gaussian_filter(sd, 1.)
-    gz, gx = np.gradient(sds)
-    up = -gz/np.maximum(np.hypot(gz, gx), 1e-6) # 1 where the outline faces up (a top), -1 at a base
-    return np.where(up >= 0, 0.3 + 0.7*up, 0.3 + up)*_ricker_at(sd, wavelength)
+    inside, outside = ndi.distance_transform_edt(mask), ndi.distance_transform_edt(~mask)
+    signed_dist = np.where(mask, 0.5 - inside, outside - 0.5) # negative inside the salt
+    dz, dx = np.gradient(ndi.gaussian_filter(signed_dist, 1.))
+    up = -dz/np.maximum(np.hypot(dz, dx), 1e-6) # 1 where the outline faces up (a top), -1 at a base
+    return np.where(up >= 0, 0.3 + 0.7*up, 0.3 + up)*_ricker_at(signed_dist, wavelength)
+
+# %% ../nbs/01_synthetic.ipynb #42d6d8a4
+def salt_drag(rng:np.random.Generator, # random generator: the drag is a function of its state
+              salt:np.ndarray, # bool salt mask, neither empty nor full
+             ) -> np.ndarray:
+    "Change of geologic time next to `salt`: sediments turn up against it, the more the closer; 0 inside the salt"
+    return rng.uniform(0, 12)*np.exp(-ndi.distance_transform_edt(~salt)/rng.uniform(5, 25))*~salt
+
+# %% ../nbs/01_synthetic.ipynb #2e4b5239
+def section_reflectivity(rng:np.random.Generator, # random generator: the reflectivity is a function of its state
+                         geo_time:np.ndarray, # relative geologic time of each pixel, as from `layer_time`
+                         wavelength:float, # peak wavelength of the wavelet in pixels; layers are a fraction of it
+                         salt:np.ndarray, # bool salt mask: inside it only weak smooth noise
+                        ) -> np.ndarray:
+    "Unit-rms reflectivity of the sediments, modulated along the layers, plus a chaotic part; quiet inside `salt`"
+    size = len(geo_time)
+    refl = _norm(reflectivity(rng, geo_time, wavelength*rng.uniform(0.12, 0.5)))
+    refl *= 1 + rng.uniform(0, 0.5)*_smooth_noise(rng, (size, size), (3, rng.uniform(3, 15)))
+    chaotic = _norm(ndi.gaussian_filter(rng.standard_normal((size, size)), (0.5, rng.uniform(0.5, 4))))
+    refl += chaotic*rng.uniform(0.05, 1.1)
+    if salt.any():
+        sigma = (rng.uniform(1, 3), rng.uniform(2, 8))
+        refl = np.where(salt, _smooth_noise(rng, (size, size), sigma)*rng.uniform(0.05, 0.3), refl)
+    return refl
+
+# %% ../nbs/01_synthetic.ipynb #4ab6b163
+def seismic_image(rng:np.random.Generator, # random generator: the salt's brightness and the noise depend on it
+                  refl:np.ndarray, # reflectivity, as from `section_reflectivity`
+                  wavelength:float, # peak wavelength of the Ricker wavelet in pixels
+                  salt:np.ndarray, # bool salt mask: its outline reflects strongly
+                 ) -> np.ndarray:
+    "Seismic amplitudes: `refl` convolved down the traces, the salt outline's reflection, lateral blur, white noise"
+    amp = ndi.convolve1d(refl, ricker(wavelength), axis=0, mode='reflect')
+    amp += rng.uniform(2, 5)*amp.std()*boundary_reflection(salt, wavelength)
+    amp = ndi.gaussian_filter(amp, (0, rng.uniform(0, 1.2)))
+    amp += rng.standard_normal(amp.shape)*amp.std()*rng.uniform(0.02, 0.15)
+    return amp
+
+# %% ../nbs/01_synthetic.ipynb #e82cc5e0
+def _to_uint8(rng, # random generator: the mean and spread are functions of its state
+              amp, # seismic amplitudes, as from `seismic_image`
+             ):
+    "`amp` as a uint8 image of random mean (about 0.48 of 255) and spread (about 0.11 of 255)"
+    mean = np.clip(rng.normal(0.48, 0.09), 0.25, 0.7)
+    std = np.clip(np.exp(rng.normal(np.log(0.115), 0.28)), 0.04, 0.22)
+    return np.clip(np.round((mean + std*_norm(amp - amp.mean()))*255), 0, 255).astype(np.uint8)
 
 # %% ../nbs/01_synthetic.ipynb #8b26183c
 def _check_probs(p_salt, p_blank):
     if not 0 <= p_salt <= 1: raise ValueError(f"p_salt must be in [0, 1], got {p_salt}")
     if not 0 <= p_blank <= 1 - p_salt: raise ValueError(f"p_blank must be in [0, 1 - p_salt], got {p_blank}")
 
+# %% ../nbs/01_synthetic.ipynb #337b1452
 def synthetic_section(rng:np.random.Generator|int, # random generator (or seed): the section is a function of it
                       p_salt:float=0.6, # probability of salt in the image (the real data: 61%)
                       p_blank:float=0.02, # probability of a blank (all 0) image without salt
@@ -142,44 +238,37 @@ def synthetic_section(rng:np.random.Generator|int, # random generator (or seed):
     _check_probs(p_salt, p_blank)
     rng = np.random.default_rng(rng)
     mask = np.zeros((size, size), np.uint8)
-    u = rng.random()
-    if u < p_blank: return mask.copy(), mask
-    if u < p_blank + p_salt:
+    draw = rng.random()
+    if draw < p_blank: return mask.copy(), mask
+    if draw < p_blank + p_salt:
         for _ in range(100):
             mask = salt_body(rng, size=size)
             if mask.sum() >= 15: break
     salt = mask > 0
-    lam = np.exp(rng.uniform(np.log(5), np.log(26)))
-    t = layer_time(rng, size)
-    if salt.any() and not salt.all(): # drag: layers turn up against the salt
-        t += rng.uniform(0, 12)*np.exp(-ndi.distance_transform_edt(~salt)/rng.uniform(5, 25))*~salt
-    r = _norm(reflectivity(rng, t, lam*rng.uniform(0.12, 0.5)))
-    r *= 1 + rng.uniform(0, 0.5)*_smooth_noise(rng, (size, size), (3, rng.uniform(3, 15)))
-    r += _norm(ndi.gaussian_filter(rng.standard_normal((size, size)), (0.5, rng.uniform(0.5, 4))))*rng.uniform(0.05, 1.1)
-    if salt.any():
-        sig = (rng.uniform(1, 3), rng.uniform(2, 8))
-        r = np.where(salt, _smooth_noise(rng, (size, size), sig)*rng.uniform(0.05, 0.3), r)
-    a = ndi.convolve1d(r, ricker(lam), axis=0, mode='reflect')
-    a += rng.uniform(2, 5)*a.std()*boundary_reflection(salt, lam)
-    a = ndi.gaussian_filter(a, (0, rng.uniform(0, 1.2)))
-    a += rng.standard_normal((size, size))*a.std()*rng.uniform(0.02, 0.15)
-    mean = np.clip(rng.normal(0.48, 0.09), 0.25, 0.7)
-    std = np.clip(np.exp(rng.normal(np.log(0.115), 0.28)), 0.04, 0.22)
-    img = np.clip(np.round((mean + std*_norm(a - a.mean()))*255), 0, 255).astype(np.uint8)
-    return img, mask
+    wavelength = np.exp(rng.uniform(np.log(5), np.log(26)))
+    geo_time = layer_time(rng, size)
+    if salt.any() and not salt.all(): geo_time += salt_drag(rng, salt)
+    refl = section_reflectivity(rng, geo_time, wavelength, salt)
+    return _to_uint8(rng, seismic_image(rng, refl, wavelength, salt)), mask
 
 # %% ../nbs/01_synthetic.ipynb #3fa99c18
 SYNTHETIC_MARKER = 'synthetic.json' # written in the root of every synthetic dataset
 
-def _depth(rng, has_salt): return int(np.clip(round(rng.normal(530 if has_salt else 470, 200)), 51, 959))
+# %% ../nbs/01_synthetic.ipynb #994fd383
+def _depth(rng, # random generator
+           has_salt, # salt images are slightly deeper on average, as in the real data
+          ):
+    "A depth in 51..959, as in `depths.csv`"
+    return int(np.clip(round(rng.normal(530 if has_salt else 470, 200)), 51, 959))
 
+# %% ../nbs/01_synthetic.ipynb #2310d3f6
 def _unique_ids(seed, n_train, n_test):
     "Train and test ids from two streams, so that a smaller dataset's ids are the start of a larger one's"
-    ids = {}
-    for code, n in ((0, n_train), (1, n_test)):
-        rng, stop = np.random.default_rng([seed, 2, code]), len(ids) + n
-        while len(ids) < stop: ids.setdefault(rng.bytes(5).hex(), code)
-    return [i for i, c in ids.items() if c == 0], [i for i, c in ids.items() if c == 1]
+    split_of = {} # id -> 0 (train) or 1 (test)
+    for split_code, n in ((0, n_train), (1, n_test)):
+        rng, stop = np.random.default_rng([seed, 2, split_code]), len(split_of) + n
+        while len(split_of) < stop: split_of.setdefault(rng.bytes(5).hex(), split_code)
+    return [i for i, s in split_of.items() if s == 0], [i for i, s in split_of.items() if s == 1]
 
 # %% ../nbs/01_synthetic.ipynb #78e7c0bb
 def _check_dest(dest, overwrite):
@@ -191,17 +280,19 @@ def _check_dest(dest, overwrite):
     if Path.cwd().resolve().is_relative_to(dest.resolve()):
         raise FileExistsError(f"dest {dest}: holds the working directory; refusing to replace it")
 
-def _write_split(root, split, ids, seed, code, p_salt, p_blank):
+# %% ../nbs/01_synthetic.ipynb #cc4e891e
+def _write_split(root, split, ids, seed, split_code, p_salt, p_blank):
     (root/split/'images').mkdir(parents=True)
     if split == 'train': (root/split/'masks').mkdir()
     rows = []
-    for i, id_ in enumerate(ids):
-        rng = np.random.default_rng([seed, code, i])
+    for k, id_ in enumerate(ids):
+        rng = np.random.default_rng([seed, split_code, k])
         img, mask = synthetic_section(rng, p_salt, p_blank)
-        Image.fromarray(np.repeat(img[..., None], 3, axis=2)).save(root/split/'images'/f'{id_}.png', compress_level=1)
-        if split == 'train':
-            m = Image.fromarray(mask.astype(np.uint16)*65535) if mask.any() else Image.fromarray(mask, 'L')
-            m.save(root/split/'masks'/f'{id_}.png', compress_level=1)
+        rgb = Image.fromarray(np.repeat(img[..., None], 3, axis=2))
+        rgb.save(root/split/'images'/f'{id_}.png', compress_level=1)
+        if split == 'train': # 16-bit 0/65535 where there is salt, 8-bit where there is none, as in the real data
+            mask_png = Image.fromarray(mask.astype(np.uint16)*65535) if mask.any() else Image.fromarray(mask, 'L')
+            mask_png.save(root/split/'masks'/f'{id_}.png', compress_level=1)
         rows.append((id_, rle_encode(mask), _depth(rng, mask.any())))
     return pd.DataFrame(rows, columns=['id', 'rle_mask', 'z'])
 
@@ -215,9 +306,9 @@ def make_synthetic_tgs(dest, # folder to write; created, or replaced if it holds
                        overwrite:bool=False, # replace `dest` even if it is a non-empty folder of something else
                       ) -> Path:
     "Write a synthetic dataset in the TGS competition layout to `dest` and return its path"
-    for name, v, lo in (('n_train', n_train, 1), ('n_test', n_test, 0), ('seed', seed, 0)):
-        if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < lo:
-            raise ValueError(f"{name} must be an integer >= {lo}, got {v!r}")
+    for name, value, lowest in (('n_train', n_train, 1), ('n_test', n_test, 0), ('seed', seed, 0)):
+        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < lowest:
+            raise ValueError(f"{name} must be an integer >= {lowest}, got {value!r}")
     _check_probs(p_salt, p_blank)
     dest = Path(dest).expanduser()
     _check_dest(dest, overwrite)
@@ -253,7 +344,7 @@ def synthetic_masks(path, # a dataset written by `make_synthetic_tgs`
     if not marker.exists():
         raise FileNotFoundError(f"{marker}: not found; synthetic_masks reads datasets written by make_synthetic_tgs")
     info = json.loads(marker.read_text())
-    code = int(split == 'test')
-    ids = _unique_ids(info['seed'], info['n_train'], info['n_test'])[code]
-    return {i: synthetic_section(np.random.default_rng([info['seed'], code, k]), info['p_salt'], info['p_blank'])[1]
-            for k, i in enumerate(ids)}
+    split_code = int(split == 'test') # the generator of image k of a split is seeded with (seed, split_code, k)
+    ids = _unique_ids(info['seed'], info['n_train'], info['n_test'])[split_code]
+    rng = lambda k: np.random.default_rng([info['seed'], split_code, k])
+    return {id_: synthetic_section(rng(k), info['p_salt'], info['p_blank'])[1] for k, id_ in enumerate(ids)}
