@@ -116,17 +116,17 @@ class StopOnNonFinite(Callback):
                                 "training stopped; the checkpoints of the last finished epoch are intact")
 
 # %% ../nbs/05_train.ipynb #15ca5e73
-LOSSES = dict(
-    bce=lambda: BCELovaszLoss(bce_weight=1., lovasz_weight=0.),
-    bce_lovasz=lambda: BCELovaszLoss(bce_weight=1., lovasz_weight=0.25),
-    lovasz=lambda: LovaszHingeLoss(),
-    elu_lovasz=lambda: LovaszHingeLoss(act='elu+1'),
-    symmetric_lovasz=lambda: SymmetricLovaszLoss())
+LOSSES = { # a stage's loss by name; a recipe's name says its stages' losses ('bce-lovasz': 'bce+lovasz', then 'lovasz')
+    'bce': lambda: BCELovaszLoss(bce_weight=1., lovasz_weight=0.),
+    'bce+lovasz': lambda: BCELovaszLoss(bce_weight=1., lovasz_weight=0.25), # the sum of both
+    'lovasz': lambda: LovaszHingeLoss(),
+    'elu-lovasz': lambda: LovaszHingeLoss(act='elu+1'),
+    'symmetric-lovasz': lambda: SymmetricLovaszLoss()}
 
 @dataclass
 class Stage:
     "One `fit_one_cycle` of a recipe"
-    loss: str = 'bce_lovasz' # a key of `LOSSES`
+    loss: str = 'bce+lovasz' # a key of `LOSSES`
     epochs: int = 10 # epochs of this stage
     lr: float = 1e-3 # maximum learning rate of the cycle
     def loss_func(self):
@@ -142,9 +142,9 @@ def _two_stage(first, second):
     return recipe
 
 RECIPES = {
-    'bce-lovasz': _two_stage('bce_lovasz', 'lovasz'),
-    'bce-symmetric-lovasz': _two_stage('bce_lovasz', 'symmetric_lovasz'),
-    'bce-elu-lovasz': _two_stage('bce_lovasz', 'elu_lovasz'),
+    'bce-lovasz': _two_stage('bce+lovasz', 'lovasz'),
+    'bce-symmetric-lovasz': _two_stage('bce+lovasz', 'symmetric-lovasz'),
+    'bce-elu-lovasz': _two_stage('bce+lovasz', 'elu-lovasz'),
     'lovasz': lambda epochs, lr: [Stage('lovasz', epochs, lr)],
     'bce': lambda epochs, lr: [Stage('bce', epochs, lr)],
 }

@@ -5,9 +5,9 @@
     python tools/make_readme.py           # put it in README.md, in place of the marker line of nbs/index.ipynb
 
 Each row comes from one result file (`bench/hardware.record`: date, commit, hardware, torch, arguments, figures),
-names the hardware it ran on and links to the file; a benchmark without a result file has no row. Quality rows come
-from `bench/results/quality/*.json`, only runs on a split that chose none of the defaults (`chose_defaults` false)
-and on all the data (no `--limit`); GPU rows from `bench/results/gpu_recipe/*.json` runs that had a GPU.
+names the hardware it ran on and links to the file; a benchmark without a result file has no row. Quality and
+budget rows come from `bench/results/quality/*.json` and `bench/results/budget/*.json`, only runs on a split that
+chose none of the defaults (`chose_defaults` false) and on all the data (no `--limit`); GPU rows from `bench/results/gpu_recipe/*.json` runs that had a GPU.
 Only json and pathlib: `tools/make_readme.py`, `tools/build_docs.py` and the tests import it cheaply.
 """
 from __future__ import annotations
@@ -127,6 +127,20 @@ def row_gpu_recipe(r):
             f"{_n(f['epochs'], 'epoch')} fitted to {a['minutes']:g} min, from scratch)", '`train_fold`', '', res, '']
 
 
+def row_budget(r):
+    f, a = r['figures'], r['args']
+    what = (f"held-out TGS score after a {a['minutes']:g}-min CPU budget, resnet34 from scratch, real data "
+            f"({f['n_train']} training / {f['n_valid']} held-out ids: fold {a['fold']}, split seed {a['seed']})")
+    res = (f"threshold 0.5, no TTA: {f['score']:.3f}; flip TTA: {f['tta_score']:.3f}; flip TTA + cross-fitted "
+           f"post-processing: {f['crossfit_score']:.3f}")
+    if f['side'] == 'ours':
+        stages = ' + '.join(f"{e} {loss}" for loss, e, _ in f['stages'])
+        return [what, f"`train --minutes {a['minutes']:g}` (batch {a['bs_ours']}, {a['size_ours']}×{a['size_ours']}): "
+                f"{stages} epochs, whole fold in {f['wall']:.0f} s", '', res,
+                '≥ 0.78 cross-fitted in 60 min' if a['minutes'] >= 60 else '']
+    return [what, '', f"smp `Unet`, BCE+Dice: {_n(f['epochs'], 'epoch')} (calibrated) in {f['wall']:.0f} s", res, '']
+
+
 def _quality_ok(r) -> bool:
     return r['figures'].get('chose_defaults') is False and not r['args'].get('limit')
 
@@ -138,7 +152,7 @@ def _gpu_ok(r) -> bool: return bool((r.get('hardware') or {}).get('gpu')) and no
 ROWS = [('losses', 'losses.json', row_losses, None), ('metrics', 'metrics.json', row_metrics, None),
         ('model', 'model.json', row_model, None), ('optim', 'optim.json', row_optim, None),
         ('amp', 'amp.json', row_amp, None), ('quality', 'quality', row_quality, _quality_ok),
-        ('gpu_recipe', 'gpu_recipe', row_gpu_recipe, _gpu_ok)]
+        ('budget', 'budget', row_budget, _quality_ok), ('gpu_recipe', 'gpu_recipe', row_gpu_recipe, _gpu_ok)]
 
 
 def table_rows(results:Path=RESULTS, root:Path=ROOT, link_base:str='') -> list[tuple[Path, list[str]]]:

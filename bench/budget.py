@@ -1,0 +1,98 @@
+"""Held-out TGS score against a wall-clock budget: `train_fold(minutes=M)` (what `salt-fastai train --minutes M`
+runs) against a plain smp U-Net given the same M minutes, both in this one process, on a fold that chose nothing.
+
+- **ours**: `train_fold(path, fold, arch='resnet34', minutes=M, pretrained=False, seed=S)`, the CLI's defaults
+  otherwise (batch 32, padded to 128, recipe 'bce-lovasz', bf16 autocast where the CPU has it natively). Its
+  `TimeBudget` fits the epochs and stages to the budget as it runs; its wall time covers data loading, model
+  building, training, the flip-TTA out-of-fold pass and the threshold search.
+- **baseline**: `bench/quality.py`'s plain smp U-Net loop (resnet34 from scratch, BCE+Dice, fused Adam one-cycle,
+  horizontal flips, the same CPU speed-ups as ours), with the most epochs that fit M minutes by a calibration epoch
+  run before it (not counted), as its users would choose them.
+
+Both report, on the held-out fold, the best epoch's score at threshold 0.5 without TTA, with flip TTA, and with
+flip TTA and threshold/minimum size cross-fitted on the held-out fold (chosen on one half, scored on the other).
+The cross-fitted score is the honest estimate of `salt-fastai predict` on unseen images.
+
+    python bench/budget.py --minutes 10                     # both sides, ~22 min
+    python bench/budget.py --minutes 60 --sides ours        # the one-hour CPU recipe
+    python bench/budget.py --minutes 1 --limit 300 --results /tmp/r   # a smoke run
+
+Records `bench/results/budget/fold{F}_seed{S}_{M}min_{side}.json` per side (committed; the training page plots
+them and the README quotes them). The recipe defaults were chosen on fold 4 of seeds 42, 0 and 1; the default
+split here, fold 1 of seed 11, chose nothing.
+"""
+import argparse, os, sys, tempfile, time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from salt_fastai.data import find_tgs, read_tgs
+from hardware import record, results_option  # bench/hardware.py (scripts run as `python bench/NAME.py`)
+from quality import BS, CHOSEN_ON, calibrate, crossfit_score, run_baseline, seed_everything, select  # bench/quality.py
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_ours(path, fold, seed, minutes, limit, arch, **kw):
+    "`train_fold` with a time budget; its held-out scores and what its budget chose"
+    from salt_fastai.train import train_fold
+    seed_everything(seed)
+    with tempfile.TemporaryDirectory(prefix='salt_budget_') as out:
+        t0 = time.time()
+        r = train_fold(path, fold=fold, arch=arch, minutes=minutes, started=t0, pretrained=False, seed=seed,
+                       limit=limit, out=out, quiet=True, resume=False, **kw)
+        wall = time.time() - t0
+        oof = np.load(Path(out)/f'fold{fold}'/'oof.npz')
+        cf, cf_chosen = crossfit_score(oof['probs'].astype(np.float32), oof['masks'], seed)
+    return dict(score=r['score'], tta_score=r['tta_score'], crossfit_score=cf, crossfit_chosen=cf_chosen,
+                tuned_score=r['tuned_score'], epochs=r['epochs'], stages=r['stages'], epoch_seconds=r['epoch_seconds'],
+                wall=wall, budget_s=minutes * 60, n_train=r['n_train'], n_valid=r['n_valid'], amp=r['amp'], settings=kw)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--data', type=Path, default=None, help='TGS folder (default: find_tgs(), else ../shared/tgs)')
+    p.add_argument('--fold', type=int, default=1, help='held-out fold (fold 4 of seeds 42, 0, 1 chose the defaults)')
+    p.add_argument('--seed', type=int, default=11, help="seed of the fold assignment and of both sides' training")
+    p.add_argument('--minutes', type=float, default=10., help='wall-clock budget of each side')
+    p.add_argument('--sides', nargs='+', choices=['ours', 'baseline'], default=['ours', 'baseline'])
+    p.add_argument('--arch', default='resnet34', help='our encoder (the baseline is resnet34)')
+    p.add_argument('--bs-ours', type=int, default=32, help='our batch size (default: the CLI\'s, %(default)s)')
+    p.add_argument('--size-ours', type=int, default=128, help='our padded side (default: the CLI\'s, %(default)s)')
+    p.add_argument('--lr-ours', type=float, default=1e-3, help='our learning rate (default: the CLI\'s, %(default)s)')
+    p.add_argument('--limit', type=int, default=None, help='first N ids only (smoke runs)')
+    a = results_option(p).parse_args()
+    a.data = find_tgs(a.data) or (ROOT.parent/'shared'/'tgs')
+    if not (a.data/'train.csv').exists():
+        raise SystemExit(f'--data {a.data}: no train.csv; expected the TGS competition layout (see salt_fastai.data)')
+    if a.minutes <= 0: raise SystemExit(f'--minutes must be positive, got {a.minutes}')
+    budget = a.minutes * 60
+    df_all = read_tgs(a.data, seed=a.seed)
+    df, tr, va = select(df_all, a.fold, a.limit)
+    from salt_fastai.train import amp_dtype
+    amp = amp_dtype('cpu') is not None
+    args = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(a).items() if k not in ('results', 'sides')}
+    args['data'] = a.data.name
+    name = f'fold{a.fold}_seed{a.seed}_{a.minutes:g}min' + (f'_limit{a.limit}' if a.limit else '')
+    for side in a.sides:
+        load0 = os.getloadavg()[0]
+        print(f'{side}: {a.minutes:g} min on {len(tr)} training / {len(va)} held-out ids (fold {a.fold}, seed {a.seed})',
+              flush=True)
+        if side == 'ours':
+            kw = dict(bs=a.bs_ours, size=a.size_ours, lr=a.lr_ours)
+            r = run_ours(a.data, a.fold, a.seed, a.minutes, a.limit, a.arch, **kw)
+        else:
+            run = lambda d, t, v, ep, lim, log=print: run_baseline(a.data, d, t, v, ep, 1e-3, amp, True, a.seed, log=log)
+            epochs, cal = calibrate('baseline', run, df_all, a.fold, a.limit, budget)
+            r = run(df, tr, va, epochs, a.limit)
+            r.update(epochs=epochs, calibration=cal, budget_s=budget, n_train=len(tr), n_valid=len(va),
+                     amp='bfloat16' if amp else 'fp32')
+            r.pop('epoch_times', None)
+        r.update(side=side, load_average_before=load0, chose_defaults=(a.fold, a.seed) in CHOSEN_ON)
+        print({k: v for k, v in r.items() if k != 'crossfit_chosen'}, flush=True)
+        record('budget', {**args, 'side': side}, r, run=f'{name}_{side}', results=a.results)
+
+
+if __name__ == '__main__':
+    main()
