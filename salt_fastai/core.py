@@ -194,7 +194,8 @@ def _read_csv(path, cols): # rows of a CSV file as dicts, its header checked
     try:
         with open(path, newline='') as f: rows = list(csv.DictReader(f))
     except (OSError, UnicodeDecodeError, csv.Error) as e: raise TGSDataError(f"{path}: cannot read it ({e})") from None
-    if rows and not set(cols) <= set(rows[0]): raise TGSDataError(f"{path}: expected columns {cols}, found {list(rows[0])}")
+    if rows and not set(cols) <= set(rows[0]):
+        raise TGSDataError(f"{path}: expected columns {cols}, found {list(rows[0])}")
     return rows
 
 def read_test_images(path, # data folder with `test/images`, `sample_submission.csv`, `depths.csv`

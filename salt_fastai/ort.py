@@ -36,7 +36,8 @@ def ort_inputs(images:np.ndarray, # uint8 `[N,101,101]`
 # %% ../nbs/06b_ort.ipynb #d40445a0
 def _onnxruntime():
     try: import onnxruntime
-    except ImportError: raise ImportError("predicting with an ONNX model needs onnxruntime: pip install 'salt_fastai[onnx]'") from None
+    except ImportError:
+        raise ImportError("predicting with an ONNX model needs onnxruntime: pip install 'salt_fastai[onnx]'") from None
     return onnxruntime
 
 class OnnxPredictor:
@@ -46,12 +47,14 @@ class OnnxPredictor:
                  threads:int=None, # onnxruntime's intra-op threads; default: onnxruntime's
                 ):
         ort, path = _onnxruntime(), Path(path)
-        if not path.is_file(): raise FileNotFoundError(f"{path}: no such ONNX model (write one with salt-fastai export)")
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no such ONNX model (write one with salt-fastai export)")
         opts = ort.SessionOptions()
         if threads: opts.intra_op_num_threads = threads
         try: self.session = ort.InferenceSession(str(path), opts, providers=ort.get_available_providers())
         except Exception as e:
-            raise ValueError(f"{path}: not an ONNX model onnxruntime can load ({str(e).splitlines()[0][:200]})") from None
+            why = str(e).splitlines()[0][:200]
+            raise ValueError(f"{path}: not an ONNX model onnxruntime can load ({why})") from None
         try: self.meta = {k: json.loads(v) for k, v in self.session.get_modelmeta().custom_metadata_map.items()}
         except ValueError: self.meta = {}
         if 'n_in' not in self.meta:
