@@ -44,10 +44,10 @@ def test_export_metadata(trained):
 
 def test_predict_without_torch_matches_torch(trained):
     """`predict --run MODEL.onnx` runs where torch and fastai cannot be imported, and writes the torch path's
-    submission. The engines' probabilities differ in the last float bits (their kernels sum in other orders: about
-    1e-6 here, asserted below 1e-5), so a pixel within 1e-5 of the threshold may fall on either side: the run-length
-    codes are identical for every image without such a pixel, and those are nearly all images (a pixel's
-    probability differs from its neighbour's by far more than 1e-5, so few land that close to the threshold)"""
+    submission. The engines' probabilities differ in the last float bits (their kernels sum in other orders; about
+    2e-7 here, asserted within the 1e-3 of the export page), so only a pixel whose probability lies within that
+    difference of the threshold can fall on the other side: every image whose run-length codes differ must have such
+    a pixel, and nearly all images (at least 90%) must have identical codes"""
     data, sub_o, sub_t = trained/'data', trained/'ort.csv', trained/'torch.csv'
     r = cli('predict', '--data', data, '--run', trained/'model.onnx', '--out', sub_o,
             prelude=NO_TORCH, end=NO_TORCH_END)
@@ -60,11 +60,12 @@ def test_predict_without_torch_matches_torch(trained):
     _, images, _ = read_test_images(data)
     models, metas, info = load_run(trained/'run', device='cpu')
     probs, _ = predict_folder(images, models, metas)
-    assert np.abs(OnnxPredictor(trained/'model.onnx').probs(images)[0] - probs).max() < 1e-5
-    near = (np.abs(probs - info['threshold']) < 1e-5).reshape(len(probs), -1).any(1)
+    gap = np.abs(OnnxPredictor(trained/'model.onnx').probs(images)[0] - probs).max()
+    assert gap < 1e-3, gap
+    near = (np.abs(probs - info['threshold']) <= gap).reshape(len(probs), -1).any(1)
     differ = (a.rle_mask != b.rle_mask).values
     assert not (differ & ~near).any(), f'images {np.flatnonzero(differ & ~near)} differ, no pixel near the threshold'
-    assert near.mean() <= 0.25, f'{near.sum()} of {len(near)} images have pixels within 1e-5 of the threshold'
+    assert differ.mean() <= 0.1, f'{differ.sum()} of {len(differ)} submissions rows differ'
     assert (a.rle_mask != '').any(), 'every mask is empty: the comparison would show nothing'
 
 def test_no_tta_and_errors(trained, tmp_path):
