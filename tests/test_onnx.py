@@ -44,8 +44,8 @@ def test_export_metadata(trained):
 
 def test_predict_without_torch_matches_torch(trained):
     """`predict --run MODEL.onnx` runs where torch and fastai cannot be imported, and writes the torch path's
-    submission. The engines' probabilities differ in the last float bits (their kernels sum in other orders; about
-    2e-7 here, asserted within the 1e-3 of the export page), so only a pixel whose probability lies within that
+    submission. The engines' probabilities differ in the last float bits (their kernels sum in other orders; the
+    gap is asserted within the 1e-3 of the export page), so only a pixel whose probability lies within that
     difference of the threshold can fall on the other side: every image whose run-length codes differ must have such
     a pixel, and nearly all images (at least 90%) must have identical codes"""
     data, sub_o, sub_t = trained/'data', trained/'ort.csv', trained/'torch.csv'

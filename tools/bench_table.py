@@ -109,8 +109,8 @@ def row_onnx(r):
     f, a = r['figures'], r['args']
     sp = f['speed']
     t, o, q = (sp[k]['img_per_s'] for k in ('pytorch fp32', 'onnxruntime fp32', 'onnxruntime int8'))
-    res = (f"fp32: {f['speedup_ort_fp32']:.2f}× ({o:.1f} vs {t:.1f} img/s); "
-           f"int8: {f['speedup_ort_int8']:.2f}× ({q:.1f} img/s)")
+    res = (f"fp32: {f['speedup_ort_fp32']:.2f}× PyTorch's speed ({o:.1f} vs {t:.1f} img/s); "
+           f"int8: {f['speedup_ort_int8']:.2f}× PyTorch's speed ({q:.1f} img/s)")
     qual = f.get('quality')
     if qual:
         s = qual['sides']
