@@ -14,8 +14,8 @@ _STARTED = time.time() # `train --minutes` counts from the command's start, impo
 
 # %% auto #0
 __all__ = ['RECIPE_NAMES', 'RUN_CONFIG_SKIP', 'FIGURE_SECONDS', 'KAGGLE_COMPETITION', 'COMMANDS', 'SaltArgumentParser',
-           'salt_parser', 'config_args', 'cmd_train', 'cmd_predict', 'cmd_synth', 'demo_test_score', 'cmd_demo',
-           'unpack_bundle', 'cmd_download', 'cmd_submit', 'error_line', 'main']
+           'salt_parser', 'config_args', 'cmd_train', 'cmd_predict', 'cmd_export', 'cmd_synth', 'demo_test_score',
+           'cmd_demo', 'unpack_bundle', 'cmd_download', 'cmd_submit', 'error_line', 'main']
 
 # %% ../nbs/07_cli.ipynb #7bc4df57
 def _number(kind, low=None, above=None):
@@ -73,11 +73,15 @@ def _train_args(p):
     p.add_argument('--no-amp', action='store_true', help='plain fp32 (no bf16/fp16 autocast, no channels-last)')
     p.add_argument('--quiet', action='store_true', help='no progress bars or per-epoch tables')
     p.add_argument('--restart', action='store_true', help='remove the fold\'s earlier files in --out and train it afresh')
+    p.add_argument('--tensorboard', default=None, metavar='DIR',
+                   help="TensorBoard event files of each fold in DIR/fold{K} "
+                        "(needs pip install 'salt_fastai[tensorboard]')")
     _model_args(p)
 
 def _predict_args(p, data_required=True):
     p.add_argument('--data', required=data_required, help='data folder with test/images, sample_submission.csv, depths.csv')
-    p.add_argument('--run', required=True, help='run directory written by `train` (or one model.pth)')
+    p.add_argument('--run', required=True,
+                   help='run directory written by `train`, one model.pth, or a .onnx file written by `export`')
     p.add_argument('--out', required=True, help='submission file, .csv or .csv.gz')
     p.add_argument('--force', action='store_true', help='overwrite --out if it exists')
     p.add_argument('--threshold', type=_number(float, above=0), default=None, help="probability threshold (default: the run's threshold.json)")
@@ -104,6 +108,16 @@ def salt_parser() -> argparse.ArgumentParser:
     _train_args(sub.add_parser('train', help='train one fold or all folds', description='Train a U-Net on one fold (or all folds) with one-cycle stages.'))
     _predict_args(sub.add_parser('predict', help='predict the test set and write a submission',
                                  description="Predict DATA/test/images for the ids of DATA/sample_submission.csv with every checkpoint of RUN."))
+    x = sub.add_parser('export', help="a run's fold ensemble as one ONNX file (for onnxruntime, without torch)",
+                       description='Export the checkpoints of RUN as one ONNX graph: 0..1 images [N, n_in, 101, 101] '
+                                   'in, '
+                                   'the mean salt probabilities of the folds [N, 101, 101] out, with the threshold '
+                                   'and minimum mask size in its metadata (needs pip install \'salt_fastai[onnx]\').')
+    x.add_argument('--run', required=True, help='run directory written by `train` (or one model.pth)')
+    x.add_argument('--out', required=True, help='the .onnx file to write')
+    x.add_argument('--force', action='store_true', help='overwrite --out if it exists')
+    x.add_argument('--no-tta', action='store_true', help='no horizontal-flip TTA inside the graph')
+    x.add_argument('--opset', type=_number(int, low=17), default=18, help='ONNX opset (default: %(default)s)')
     d = sub.add_parser('demo', help='synthetic data -> short training -> submission scored on held-out images, and a figure (offline, CPU, minutes)',
                        description='Synthetic data, a short training, a submission scored on synthetic test images that chose nothing, and a PNG figure of its predictions; offline, a few minutes on a CPU.')
     d.add_argument('--out', default='demo_run', help='folder for data, run, submission and figure (default: %(default)s)')
@@ -124,7 +138,8 @@ def salt_parser() -> argparse.ArgumentParser:
     return p
 
 # %% ../nbs/07_cli.ipynb #e104146f
-RUN_CONFIG_SKIP = ('command', 'config', 'debug', 'restart', 'quiet') # options that do not change a run's result
+# options that do not change a run's result
+RUN_CONFIG_SKIP = ('command', 'config', 'debug', 'restart', 'quiet', 'tensorboard')
 
 def _write_run_config(args):
     "Write `OUT/config.json`, the options of `salt-fastai train`, unless one from other options is there (the folds decide)"
@@ -171,6 +186,22 @@ def _model_kwargs(args):
                 center=None if args.center == 'none' else args.center)
 
 FIGURE_SECONDS = 5 # what `run_figures` takes after training, kept back from a `--minutes` budget
+def _tensorboard_cb(log_dir):
+    "fastai's `TensorBoardCallback` writing to `log_dir`, its steps counted on across the recipe's stages"
+    from fastai.callback.tensorboard import TensorBoardCallback
+    class StagedTensorBoard(TensorBoardCallback):
+        offset = 0  # fastai counts `train_iter` from 0 at every fit, and a recipe is one fit per stage
+        def _setup_writer(self):
+            super()._setup_writer()
+            add, offset = self.writer.add_scalar, self.offset
+            self.writer.add_scalar = lambda tag, value, step=None, **kw: add(tag, value, offset + (step or 0), **kw)
+        def after_batch(self):  # fastai's logs the smoothed training loss after validation batches too
+            if self.training: super().after_batch()
+        def after_fit(self):
+            super().after_fit()
+            if self.run: self.offset += self.learn.train_iter
+    # no graph trace (it fails under mixed precision) and no prediction images (fastai's show_results, slow)
+    return StagedTensorBoard(log_dir=str(log_dir), trace_model=False, log_preds=False)
 
 def cmd_train(args):
     "`salt-fastai train`: one fold, or every fold with `--fold all`"
@@ -178,6 +209,10 @@ def cmd_train(args):
         raise ValueError(f"--fold {args.fold}: expected 0..{args.n_folds - 1} (--n-folds {args.n_folds}), or 'all'")
     if args.pretrained_file and not Path(args.pretrained_file).is_file():
         raise FileNotFoundError(f"--pretrained-file {args.pretrained_file}: no such file")
+    if args.tensorboard:
+        try: import tensorboard
+        except ImportError:
+            raise ImportError("--tensorboard needs the tensorboard package: pip install 'salt_fastai[tensorboard]'") from None
     import pandas as pd
     from salt_fastai.train import train_fold, train_cv
     _write_run_config(args)
@@ -185,9 +220,10 @@ def cmd_train(args):
               recipe=args.recipe, out=args.out, pretrained=args.pretrained, pretrained_file=args.pretrained_file,
               n_folds=args.n_folds, seed=args.seed, limit=args.limit, mixed_precision=not args.no_amp,
               channels_last=not args.no_amp, quiet=args.quiet, **_model_kwargs(args))
+    tb = lambda f: [_tensorboard_cb(Path(args.tensorboard)/f'fold{f}')] if args.tensorboard else None # a log folder per fold
     if args.minutes: kw.update(minutes=args.minutes - FIGURE_SECONDS / 60, started=_STARTED) # the figures come after
-    if args.fold == 'all': res = train_cv(args.data, **kw)
-    else: res = pd.DataFrame([train_fold(args.data, fold=args.fold, **kw)])
+    if args.fold == 'all': res = train_cv(args.data, cbs=tb, **kw)
+    else: res = pd.DataFrame([train_fold(args.data, fold=args.fold, cbs=tb(args.fold), **kw)])
     if len(res): print(res.drop(columns=[c for c in ('device', 'stages') if c in res]).to_string(index=False))
     from salt_fastai.inference import run_figures
     figs = run_figures(args.out, args.data)
@@ -196,11 +232,27 @@ def cmd_train(args):
 
 # %% ../nbs/07_cli.ipynb #8af0bcd3
 def cmd_predict(args):
-    "`salt-fastai predict`: a submission from a run"
+    "`salt-fastai predict`: a submission from a run, or from an exported run with onnxruntime"
+    if str(args.run).endswith('.onnx'):
+        from salt_fastai.ort import predict_onnx
+        out = predict_onnx(args.data, args.run, args.out, force=args.force, threshold=args.threshold,
+                           min_size=args.min_size, use_empty_head=args.use_empty_head,
+                           tta=False if args.no_tta else None, bs=args.bs)
+        print(f"wrote {out}")
+        return out
     from salt_fastai.inference import predict_run
     out = predict_run(args.data, args.run, args.out, force=args.force, threshold=args.threshold,
                       min_size=args.min_size, use_empty_head=args.use_empty_head, tta=not args.no_tta, bs=args.bs,
                       progress=not args.quiet)
+    print(f"wrote {out}")
+    return out
+
+# %% ../nbs/07_cli.ipynb #31145e43
+def cmd_export(args):
+    "`salt-fastai export`: a run's fold ensemble as one ONNX file"
+    if not str(args.out).endswith('.onnx'): raise ValueError(f"--out {args.out}: expected a file name ending in .onnx")
+    from salt_fastai.export import export_onnx
+    out = export_onnx(args.run, args.out, force=args.force, opset=args.opset, tta=not args.no_tta)
     print(f"wrote {out}")
     return out
 
@@ -314,8 +366,8 @@ def cmd_submit(args):
     return df
 
 # %% ../nbs/07_cli.ipynb #44bc014d
-COMMANDS = dict(synth=cmd_synth, train=cmd_train, predict=cmd_predict, demo=cmd_demo, download=cmd_download,
-                submit=cmd_submit)
+COMMANDS = dict(synth=cmd_synth, train=cmd_train, predict=cmd_predict, export=cmd_export, demo=cmd_demo,
+                download=cmd_download, submit=cmd_submit)
 
 def error_line(e:BaseException, # an error raised by a command
                args:argparse.Namespace, # the command's arguments

@@ -6,13 +6,15 @@ Docs: https://salt-fastai.github.io/salt_fastai/core.html.md"""
 
 # %% ../nbs/00_core.ipynb #c0000003
 from __future__ import annotations
-import json, os, tempfile
+import csv, gzip, io, json, os, tempfile
 from contextlib import contextmanager
 from pathlib import Path
 import numpy as np
 
 # %% auto #0
-__all__ = ['TGS_SIZE', 'THRESHOLDS', 'pad_amounts', 'crop_pad', 'split_output', 'atomic_path', 'write_json']
+__all__ = ['TGS_SIZE', 'THRESHOLDS', 'TGS_LAYOUT', 'pad_amounts', 'crop_pad', 'split_output', 'atomic_path', 'write_json',
+           'TGSDataError', 'check_layout', 'check_images', 'rle_encode', 'rle_decode', 'load_mask', 'load_image',
+           'drop_small', 'postprocess', 'read_test_images', 'make_submission']
 
 # %% ../nbs/00_core.ipynb #c0000006
 TGS_SIZE = 101 # images and masks are 101x101
@@ -72,3 +74,156 @@ def write_json(obj, # anything `json.dumps` takes
     text = json.dumps(obj, indent=1) + '\n'  # fails before anything is written if `obj` is not JSON
     with atomic_path(path) as tmp: tmp.write_text(text)
     return Path(path)
+
+# %% ../nbs/00_core.ipynb #5322364e
+TGS_LAYOUT = """\
+<path>/
+  train/images/<id>.png    101x101 seismic images
+  train/masks/<id>.png     101x101 salt masks (0 = sediment, non-zero = salt)
+  train.csv                id,rle_mask
+  depths.csv               id,z
+  test/images/<id>.png     test images (for prediction)
+  sample_submission.csv    id,rle_mask (the test ids, in submission order)"""
+
+class TGSDataError(ValueError):
+    "A TGS data folder or file is missing, malformed or inconsistent; the message names it"
+
+def check_layout(path, # the data folder
+                 train=True, # require the training files
+                 test=False, # require the test files
+                ) -> Path:
+    "Raise a `TGSDataError` that shows the expected layout if `path` lacks what is asked for"
+    path = Path(path)
+    need = (['train/images', 'train/masks', 'train.csv', 'depths.csv'] if train else []) + \
+           (['test/images', 'sample_submission.csv', 'depths.csv'] if test else [])
+    missing = [n for n in dict.fromkeys(need) if not (path/n).exists()]
+    if missing: raise TGSDataError(f"{path}: missing {', '.join(missing)}; expected the competition layout:\n{TGS_LAYOUT}")
+    return path
+
+def _short(ids, n=10): return ', '.join(ids[:n]) + (f' ... ({len(ids)} in all)' if len(ids) > n else '')
+
+def check_images(folder, # a folder of `<id>.png` images
+                 ids, # the ids that need an image
+                 source:str, # where the ids come from, for the message (e.g. 'train.csv')
+                ):
+    "Raise a `TGSDataError` naming the ids of `source` that have no image in `folder`"
+    have = {p.stem for p in Path(folder).glob('*.png')}
+    missing = [i for i in ids if i not in have]
+    if missing: raise TGSDataError(f"{folder}: no image for {len(missing)} ids of {source}: {_short(missing)}")
+
+# %% ../nbs/00_core.ipynb #fb7e2bee
+def rle_encode(mask # a 2-d array, non-zero where there is salt
+              ) -> str:
+    "Competition run-length encoding of `mask`: 1-indexed starts and lengths, column-major; '' when empty"
+    m = np.asarray(mask)
+    if m.ndim != 2: raise ValueError(f"rle_encode: expected a 2-d mask, got shape {m.shape}")
+    px = np.concatenate([[0], (m.T.reshape(-1) > 0).astype(np.int8), [0]])
+    runs = np.flatnonzero(px[1:] != px[:-1]) + 1
+    runs[1::2] -= runs[::2]
+    return ' '.join(map(str, runs))
+
+def rle_decode(rle:str, # 'start length start length ...', or ''/NaN for no salt
+               shape=(TGS_SIZE, TGS_SIZE) # (height, width) of the mask
+              ) -> np.ndarray:
+    "Decode a competition RLE string into a {0,1} uint8 mask of `shape`"
+    h, w = shape
+    flat = np.zeros(h*w, dtype=np.uint8)
+    if not isinstance(rle, str) or not rle.strip(): return flat.reshape(w, h).T
+    try: s = np.array(rle.split(), dtype=np.int64)
+    except ValueError: raise TGSDataError(f"rle_decode: not an RLE string (expected integers): {rle[:60]!r}") from None
+    if len(s) % 2: raise TGSDataError(f"rle_decode: odd number of values in {rle[:60]!r}")
+    starts, lengths = s[0::2] - 1, s[1::2]
+    if (starts < 0).any() or (starts + lengths > h*w).any() or (lengths < 1).any():
+        raise TGSDataError(f"rle_decode: runs fall outside a {h}x{w} mask in {rle[:60]!r}")
+    # mark run starts and ends, then a cumulative sum fills the runs without a Python loop
+    d = np.zeros(h*w + 1, dtype=np.int32)
+    np.add.at(d, starts, 1); np.add.at(d, starts + lengths, -1)
+    flat = (np.cumsum(d[:-1]) > 0).astype(np.uint8)
+    return flat.reshape(w, h).T
+
+# %% ../nbs/00_core.ipynb #5853452a
+def _open_png(path, what):
+    from PIL import Image, UnidentifiedImageError  # here, so that importing core needs no PIL
+    path = Path(path)
+    if not path.exists(): raise TGSDataError(f"{path}: {what} not found")
+    try:
+        with Image.open(path) as im: im.load(); a = np.array(im)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        raise TGSDataError(f"{path}: not a readable PNG {what} ({type(e).__name__}: {e})") from None
+    if a.shape[:2] != (TGS_SIZE, TGS_SIZE):
+        raise TGSDataError(f"{path}: {what} is {a.shape[1]}x{a.shape[0]}, expected {TGS_SIZE}x{TGS_SIZE}")
+    return a
+
+def load_mask(path # a mask PNG: 8-bit 0/255 or 16-bit 0/65535
+             ) -> np.ndarray:
+    "Load a TGS mask PNG (8- or 16-bit) as a 101x101 {0,1} uint8 array"
+    a = _open_png(path, 'mask')
+    if a.ndim == 3: a = a[..., 0]
+    return (a > 0).astype(np.uint8)
+
+def load_image(path # an image PNG (gray, or RGB with equal channels)
+              ) -> np.ndarray:
+    "Load a TGS image PNG as a 101x101 uint8 grayscale array"
+    a = _open_png(path, 'image')
+    a = a[..., 0] if a.ndim == 3 else a
+    if a.dtype == np.uint16: a = (a.astype(np.float32) / 257).round()  # a 16-bit export of the same image
+    elif a.dtype != np.uint8: raise TGSDataError(f"{path}: image of type {a.dtype}, expected 8-bit (or 16-bit) gray/RGB")
+    return a.astype(np.uint8)
+
+# %% ../nbs/00_core.ipynb #d40d6ed8
+def drop_small(
+    masks,  # binary masks `[B,H,W]`, numpy or torch
+    min_size: int = 0,  # masks with fewer salt pixels than this are emptied
+):  # a copy of `masks` (the input is left alone)
+    "Empty every mask with fewer than `min_size` salt pixels."
+    masks = masks.clone() if hasattr(masks, 'clone') else np.array(masks, copy=True)  # a torch tensor has `clone`
+    if min_size > 0: masks[(masks != 0).reshape(len(masks), -1).sum(1) < min_size] = 0
+    return masks
+
+def postprocess(probs:np.ndarray, # `[N,101,101]` salt probabilities
+                threshold=0.5, # probability above which a pixel is salt
+                min_size=0, # empty masks with fewer salt pixels than this
+                empty_probs=None, # `[N]` probability that an image has salt (empty head)
+                empty_thresh=0.5, # empty images whose `empty_probs` are below this
+               ) -> np.ndarray:
+    "Binary uint8 masks `[N,101,101]` from probabilities"
+    masks = drop_small((probs > threshold).astype(np.uint8), min_size)
+    if empty_probs is not None: masks[np.asarray(empty_probs) < empty_thresh] = 0
+    return masks
+
+# %% ../nbs/00_core.ipynb #c5321e37
+def _read_csv(path, cols): # rows of a CSV file as dicts, its header checked
+    try:
+        with open(path, newline='') as f: rows = list(csv.DictReader(f))
+    except (OSError, UnicodeDecodeError, csv.Error) as e: raise TGSDataError(f"{path}: cannot read it ({e})") from None
+    if rows and not set(cols) <= set(rows[0]):
+        raise TGSDataError(f"{path}: expected columns {cols}, found {list(rows[0])}")
+    return rows
+
+def read_test_images(path, # data folder with `test/images`, `sample_submission.csv`, `depths.csv`
+                    ) -> tuple[list, np.ndarray, np.ndarray|None]:
+    "Ids (in submission order), uint8 images `[N,101,101]` and depths (None if unknown) of the test set"
+    path = check_layout(path, train=False, test=True)
+    ids = [r['id'] for r in _read_csv(path/'sample_submission.csv', ['id'])]
+    if not ids: raise TGSDataError(f"{path/'sample_submission.csv'}: no ids")
+    check_images(path/'test'/'images', ids, 'sample_submission.csv')
+    images = np.stack([load_image(path/'test'/'images'/f'{i}.png') for i in ids])
+    z = {r['id']: r['z'] for r in _read_csv(path/'depths.csv', ['id', 'z'])}
+    depths = [z.get(i) for i in ids]
+    return ids, images, (None if any(v in (None, '') for v in depths) else np.array(depths, dtype=float))
+
+def make_submission(ids, # image ids, in submission order
+                    masks:np.ndarray, # uint8 `[N,101,101]` masks in the same order
+                    out, # `.csv` or `.csv.gz` file to write
+                    force=False, # overwrite an existing `out`
+                   ) -> Path:
+    "Write a Kaggle submission atomically; refuse to overwrite `out` unless `force`"
+    out = Path(out); ids = list(ids)
+    if len(ids) != len(masks): raise ValueError(f"make_submission: {len(ids)} ids but {len(masks)} masks")
+    if out.exists() and not force: raise FileExistsError(f"{out} exists: pass force=True (--force) to overwrite it")
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator='\n'); w.writerow(['id', 'rle_mask'])
+    w.writerows((i, rle_encode(m)) for i, m in zip(ids, masks))
+    data = buf.getvalue().encode()
+    with atomic_path(out) as tmp: tmp.write_bytes(gzip.compress(data, mtime=0) if out.suffix == '.gz' else data)
+    return out

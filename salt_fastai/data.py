@@ -11,35 +11,21 @@ from functools import partial
 from pathlib import Path
 import numpy as np, pandas as pd, torch
 import torch.nn.functional as F
-from PIL import Image, UnidentifiedImageError
 from fastcore.basics import store_attr
 from fastai.data.block import DataBlock, TransformBlock
 from fastai.data.transforms import IndexSplitter, Normalize, IntToFloatTensor
 from fastai.vision.core import TensorImage, TensorMask
 from fastai.data.core import DataLoaders
 from .core import TGS_SIZE, pad_amounts, crop_pad
+from .core import (TGS_LAYOUT, TGSDataError, check_layout, _short, check_images, rle_encode, rle_decode,
+                              load_mask, load_image)
 from fastai.vision.data import MaskBlock
 from fastai.vision.augment import RandTransform, aug_transforms
 from fastai.torch_core import show_image
 
 # %% auto #0
-__all__ = ['TGS_LAYOUT', 'IMG_MEAN', 'IMG_STD', 'TGSDataError', 'find_tgs', 'check_layout', 'rle_encode', 'rle_decode',
-           'load_mask', 'load_image', 'assign_folds', 'check_images', 'read_tgs', 'TensorSeismic', 'channel_stats',
-           'seismic_tensor', 'ReflectPad', 'SeismicLighting', 'salt_aug_transforms', 'TGSArrays', 'SeismicBlock',
-           'salt_dls']
-
-# %% ../nbs/00_data.ipynb #b2b1358b
-TGS_LAYOUT = """\
-<path>/
-  train/images/<id>.png    101x101 seismic images
-  train/masks/<id>.png     101x101 salt masks (0 = sediment, non-zero = salt)
-  train.csv                id,rle_mask
-  depths.csv               id,z
-  test/images/<id>.png     test images (for prediction)
-  sample_submission.csv    id,rle_mask (the test ids, in submission order)"""
-
-class TGSDataError(ValueError):
-    "A TGS data folder or file is missing, malformed or inconsistent; the message names it"
+__all__ = ['IMG_MEAN', 'IMG_STD', 'find_tgs', 'assign_folds', 'read_tgs', 'TensorSeismic', 'channel_stats', 'seismic_tensor',
+           'ReflectPad', 'SeismicLighting', 'salt_aug_transforms', 'TGSArrays', 'SeismicBlock', 'salt_dls']
 
 # %% ../nbs/00_data.ipynb #fc0cc0a4
 def find_tgs(path=None, # a folder in the competition layout; if None, `$TGS_DATA` or `shared/tgs` above the cwd
@@ -51,83 +37,6 @@ def find_tgs(path=None, # a folder in the competition layout; if None, `$TGS_DAT
     for d in [cwd, *cwd.parents]:
         if (d/'shared'/'tgs'/'train.csv').exists(): return d/'shared'/'tgs'
     return None
-
-# %% ../nbs/00_data.ipynb #06033e97
-def check_layout(path, # the data folder
-                 train=True, # require the training files
-                 test=False, # require the test files
-                ) -> Path:
-    "Raise a `TGSDataError` that shows the expected layout if `path` lacks what is asked for"
-    path = Path(path)
-    need = (['train/images', 'train/masks', 'train.csv', 'depths.csv'] if train else []) + \
-           (['test/images', 'sample_submission.csv', 'depths.csv'] if test else [])
-    missing = [name for name in dict.fromkeys(need) if not (path/name).exists()]
-    if missing:
-        raise TGSDataError(f"{path}: missing {', '.join(missing)}; expected the competition layout:\n{TGS_LAYOUT}")
-    return path
-
-# %% ../nbs/00_data.ipynb #12a2af3a
-def rle_encode(mask, # a 2-d array, non-zero where there is salt
-              ) -> str:
-    "Competition run-length encoding of `mask`: 1-indexed starts and lengths, column-major; '' when empty"
-    mask = np.asarray(mask)
-    if mask.ndim != 2: raise ValueError(f"rle_encode: expected a 2-d mask, got shape {mask.shape}")
-    pixels = np.concatenate([[0], (mask.T.reshape(-1) > 0).astype(np.int8), [0]]) # column-major, 0 on both ends
-    runs = np.flatnonzero(pixels[1:] != pixels[:-1]) + 1 # 1-indexed starts and ends of the runs
-    runs[1::2] -= runs[::2]
-    return ' '.join(map(str, runs))
-
-# %% ../nbs/00_data.ipynb #f2408a1d
-def rle_decode(rle:str, # 'start length start length ...', or ''/NaN for no salt
-               shape=(TGS_SIZE, TGS_SIZE), # (height, width) of the mask
-              ) -> np.ndarray:
-    "Decode a competition RLE string into a {0,1} uint8 mask of `shape`"
-    h, w = shape
-    flat = np.zeros(h*w, dtype=np.uint8)
-    if not isinstance(rle, str) or not rle.strip(): return flat.reshape(w, h).T
-    try: values = np.array(rle.split(), dtype=np.int64)
-    except ValueError: raise TGSDataError(f"rle_decode: not an RLE string (expected integers): {rle[:60]!r}") from None
-    if len(values) % 2: raise TGSDataError(f"rle_decode: odd number of values in {rle[:60]!r}")
-    starts, lengths = values[0::2] - 1, values[1::2]
-    if (starts < 0).any() or (starts + lengths > h*w).any() or (lengths < 1).any():
-        raise TGSDataError(f"rle_decode: runs fall outside a {h}x{w} mask in {rle[:60]!r}")
-    # mark run starts and ends, then a cumulative sum fills the runs without a Python loop
-    edges = np.zeros(h*w + 1, dtype=np.int32)
-    np.add.at(edges, starts, 1); np.add.at(edges, starts + lengths, -1)
-    flat = (np.cumsum(edges[:-1]) > 0).astype(np.uint8)
-    return flat.reshape(w, h).T
-
-# %% ../nbs/00_data.ipynb #8ec091c5
-def _open_png(path, what):
-    "The pixels of the PNG `path`; a `TGSDataError` naming `what` if it is absent, unreadable or not 101x101"
-    path = Path(path)
-    if not path.exists(): raise TGSDataError(f"{path}: {what} not found")
-    try:
-        with Image.open(path) as im: im.load(); arr = np.array(im)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-        raise TGSDataError(f"{path}: not a readable PNG {what} ({type(e).__name__}: {e})") from None
-    if arr.shape[:2] != (TGS_SIZE, TGS_SIZE):
-        raise TGSDataError(f"{path}: {what} is {arr.shape[1]}x{arr.shape[0]}, expected {TGS_SIZE}x{TGS_SIZE}")
-    return arr
-
-# %% ../nbs/00_data.ipynb #6f1dbad3
-def load_mask(path, # a mask PNG: 8-bit 0/255 or 16-bit 0/65535
-             ) -> np.ndarray:
-    "Load a TGS mask PNG (8- or 16-bit) as a 101x101 {0,1} uint8 array"
-    arr = _open_png(path, 'mask')
-    if arr.ndim == 3: arr = arr[..., 0]
-    return (arr > 0).astype(np.uint8)
-
-# %% ../nbs/00_data.ipynb #5751bf72
-def load_image(path, # an image PNG (gray, or RGB with equal channels)
-              ) -> np.ndarray:
-    "Load a TGS image PNG as a 101x101 uint8 grayscale array"
-    arr = _open_png(path, 'image')
-    arr = arr[..., 0] if arr.ndim == 3 else arr
-    if arr.dtype == np.uint16: arr = (arr.astype(np.float32) / 257).round()  # a 16-bit export of the same image
-    elif arr.dtype != np.uint8:
-        raise TGSDataError(f"{path}: image of type {arr.dtype}, expected 8-bit (or 16-bit) gray/RGB")
-    return arr.astype(np.uint8)
 
 # %% ../nbs/00_data.ipynb #d56c20ff
 def assign_folds(strata, # one stratum label per item
@@ -141,19 +50,6 @@ def assign_folds(strata, # one stratum label per item
     folds = np.empty(len(strata), dtype=np.int64)
     folds[order] = np.arange(len(strata)) % n_folds
     return folds
-
-# %% ../nbs/00_data.ipynb #23d210cb
-def _short(ids, n=10): return ', '.join(ids[:n]) + (f' ... ({len(ids)} in all)' if len(ids) > n else '')
-
-# %% ../nbs/00_data.ipynb #2776b97f
-def check_images(folder, # a folder of `<id>.png` images
-                 ids, # the ids that need an image
-                 source:str, # where the ids come from, for the message (e.g. 'train.csv')
-                ):
-    "Raise a `TGSDataError` naming the ids of `source` that have no image in `folder`"
-    have = {p.stem for p in Path(folder).glob('*.png')}
-    missing = [i for i in ids if i not in have]
-    if missing: raise TGSDataError(f"{folder}: no image for {len(missing)} ids of {source}: {_short(missing)}")
 
 # %% ../nbs/00_data.ipynb #51f65587
 def read_tgs(path, # a folder in the competition layout

@@ -12,16 +12,15 @@ import numpy as np, pandas as pd, torch
 import torch.nn.functional as F
 from fastai.data.transforms import Normalize
 from fastai.vision.core import TensorImage
-from .core import TGS_SIZE, atomic_path, crop_pad, pad_amounts
-from .data import load_image, seismic_tensor, channel_stats, rle_encode, rle_decode, check_layout, check_images, TGSDataError
+from .core import TGS_SIZE, atomic_path, crop_pad, pad_amounts, postprocess, make_submission, read_test_images
+from .data import load_image, seismic_tensor, channel_stats, rle_decode, check_layout, TGSDataError
 from .model import load_checkpoint, predict_probs
-from .metrics import best_postprocess, drop_small
+from .metrics import best_postprocess
 from fastprogress.fastprogress import progress_bar
 
 # %% auto #0
 __all__ = ['run_checkpoints', 'load_run', 'model_inputs', 'predict_folder', 'plot_predictions', 'plot_history',
-           'plot_postprocess', 'run_figures', 'postprocess', 'make_submission', 'check_submission', 'read_test_images',
-           'predict_run']
+           'plot_postprocess', 'run_figures', 'check_submission', 'predict_run']
 
 # %% ../nbs/06_inference.ipynb #cc5a182d
 def run_checkpoints(run # a run directory or one checkpoint file
@@ -162,33 +161,6 @@ def run_figures(run, # a run directory written by `train_fold`
         written.append(_save_fig(plot_postprocess(grid, title=f'{run.name}: {len(probs)} out-of-fold images'), run/'threshold.png'))
     return written
 
-# %% ../nbs/06_inference.ipynb #cc5bde71
-def postprocess(probs:np.ndarray, # `[N,101,101]` salt probabilities
-                threshold=0.5, # probability above which a pixel is salt
-                min_size=0, # empty masks with fewer salt pixels than this
-                empty_probs=None, # `[N]` probability that an image has salt (empty head)
-                empty_thresh=0.5, # empty images whose `empty_probs` are below this
-               ) -> np.ndarray:
-    "Binary uint8 masks `[N,101,101]` from probabilities"
-    masks = drop_small((probs > threshold).astype(np.uint8), min_size)
-    if empty_probs is not None: masks[np.asarray(empty_probs) < empty_thresh] = 0
-    return masks
-
-# %% ../nbs/06_inference.ipynb #52ed7640
-def make_submission(ids, # image ids, in submission order
-                    masks:np.ndarray, # uint8 `[N,101,101]` masks in the same order
-                    out, # `.csv` or `.csv.gz` file to write
-                    force=False, # overwrite an existing `out`
-                   ) -> Path:
-    "Write a Kaggle submission atomically; refuse to overwrite `out` unless `force`"
-    out = Path(out); ids = list(ids)
-    if len(ids) != len(masks): raise ValueError(f"make_submission: {len(ids)} ids but {len(masks)} masks")
-    if out.exists() and not force: raise FileExistsError(f"{out} exists: pass force=True (--force) to overwrite it")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    df = pd.DataFrame({'id': ids, 'rle_mask': [rle_encode(m) for m in masks]})
-    with atomic_path(out) as tmp: df.to_csv(tmp, index=False, compression='gzip' if out.suffix == '.gz' else None)
-    return out
-
 # %% ../nbs/06_inference.ipynb #228c55b2
 def check_submission(path, # a submission file, `.csv` or `.csv.gz`
                      data=None, # the data folder whose `sample_submission.csv` lists the ids it must hold
@@ -212,17 +184,6 @@ def check_submission(path, # a submission file, `.csv` or `.csv.gz`
     return df
 
 # %% ../nbs/06_inference.ipynb #0ee5578e
-def read_test_images(path, # data folder with `test/images`, `sample_submission.csv`, `depths.csv`
-                    ) -> tuple[list, np.ndarray, np.ndarray|None]:
-    "Ids (in submission order), uint8 images `[N,101,101]` and depths (None if unknown) of the test set"
-    path = check_layout(path, train=False, test=True)
-    ids = pd.read_csv(path/'sample_submission.csv', dtype={'id': str}, keep_default_na=False).id.tolist()
-    if not ids: raise TGSDataError(f"{path/'sample_submission.csv'}: no ids")
-    check_images(path/'test'/'images', ids, 'sample_submission.csv')
-    images = np.stack([load_image(path/'test'/'images'/f'{i}.png') for i in ids])
-    depths = pd.read_csv(path/'depths.csv', dtype={'id': str}).set_index('id').z.reindex(ids)
-    return ids, images, (None if depths.isna().any() else depths.values)
-
 def predict_run(data, # data folder in the competition layout (test part)
                 run, # run directory (or one checkpoint file)
                 out, # submission file (`.csv` or `.csv.gz`)

@@ -467,13 +467,14 @@ def train_fold(path, # data folder in the competition layout
 
 
 # %% ../nbs/05_train.ipynb #0b8752fc
-@delegates(train_fold, but=['fold', 'started'])
+@delegates(train_fold, but=['fold', 'started', 'cbs'])
 def train_cv(path, # data folder in the competition layout
              folds=None, # folds to train (default: all `n_folds`)
              n_folds=5, # number of folds
              out='runs/salt', # run directory
              minutes=None, # a time budget for all `folds` together, shared out as the folds go
              started=None, # `time.time()` the budget counts from (default: now)
+             cbs=None, # more fastai callbacks for each fold's `Learner`, or a function of the fold that returns them
              **kwargs # passed to `train_fold`
             ) -> pd.DataFrame:
     "Train every fold of `folds` into `out`; one row of scores per fold"
@@ -482,5 +483,6 @@ def train_cv(path, # data folder in the competition layout
     rows = []
     for k, f in enumerate(folds):
         budget = dict(minutes=max((end - time.time()) / 60 / (len(folds) - k), 1e-3), started=time.time()) if minutes else {}
-        rows.append(train_fold(path, fold=f, n_folds=n_folds, out=out, **budget, **kwargs))
+        fold_cbs = cbs(f) if callable(cbs) and not isinstance(cbs, Callback) else cbs # e.g. a log folder per fold
+        rows.append(train_fold(path, fold=f, n_folds=n_folds, out=out, cbs=fold_cbs, **budget, **kwargs))
     return pd.DataFrame(rows)

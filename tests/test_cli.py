@@ -31,7 +31,7 @@ def test_help_lists_every_option():
     import argparse
     from salt_fastai.cli import salt_parser
     sub = next(a for a in salt_parser()._actions if isinstance(a, argparse._SubParsersAction))
-    assert sorted(sub.choices) == ['demo', 'download', 'predict', 'submit', 'synth', 'train']
+    assert sorted(sub.choices) == ['demo', 'download', 'export', 'predict', 'submit', 'synth', 'train']
     for cmd, parser in sub.choices.items():
         r = run(cmd, '--help')
         assert r.stderr == '', (cmd, r.stderr)
@@ -45,7 +45,8 @@ def test_help_and_version_need_no_torch():
             "try: main(sys.argv[1:])\nexcept SystemExit as e: assert e.code == 0, e.code\n"
             "heavy = sorted(m for m in ('torch', 'fastai', 'timm', 'numpy', 'pandas', 'matplotlib') if m in sys.modules)\n"
             "assert not heavy, heavy")
-    for args in (['--help'], ['--version'], ['train', '--help'], ['predict', '--help'], ['demo', '--help']):
+    for args in (['--help'], ['--version'], ['train', '--help'], ['predict', '--help'], ['demo', '--help'],
+                 ['export', '--help']):
         r = subprocess.run([sys.executable, '-c', code, *args], capture_output=True, text=True, timeout=120)
         assert r.returncode == 0 and r.stderr == '', (args, r.stderr)
     from salt_fastai import __version__
@@ -70,6 +71,31 @@ def test_train_predict_synthetic(synth, tmp_path):
     r = run('predict', '--data', synth, '--run', run_dir, '--out', sub, check=False)
     assert r.returncode == 2 and 'exists' in r.stderr and 'Traceback' not in r.stderr
     run('predict', '--data', synth, '--run', run_dir, '--out', sub, '--force')
+
+def test_train_tensorboard(synth, tmp_path):
+    """`train --tensorboard DIR` writes TensorBoard event files of the fold, with the losses of every batch and the
+    score of every epoch, steps counted on across the recipe's stages; without the tensorboard package it is one line
+    with the fix, before any folder is made"""
+    pytest.importorskip('tensorboard', reason="pip install -e '.[dev]' (or '.[tensorboard]')")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    tb = tmp_path/'tb'
+    run('train', '--data', synth, '--arch', 'resnet18', '--epochs', 2, '--limit', 24, '--bs', 8,
+        '--out', tmp_path/'run', '--quiet', '--tensorboard', tb)
+    assert list((tb/'fold0').glob('events.out.tfevents.*'))
+    acc = EventAccumulator(str(tb/'fold0')).Reload()
+    assert {'train_loss', 'tgs_score'} <= set(acc.Tags()['scalars']), acc.Tags()['scalars']
+    # fastai restarts its step count at every fit, and a recipe of 10 epochs or more is two fits: steps go on
+    from fastai.test_utils import synth_learner
+    from salt_fastai.cli import _tensorboard_cb
+    learn = synth_learner(n_trn=2, cbs=_tensorboard_cb(tmp_path/'two_fits'))
+    with learn.no_logging(), learn.no_bar(): learn.fit(1); learn.fit(1)
+    steps = [e.step for e in EventAccumulator(str(tmp_path/'two_fits')).Reload().Scalars('train_loss')]
+    assert steps == list(range(1, len(steps) + 1)) and len(steps) >= 4, steps
+    code = ("import sys; sys.modules['tensorboard'] = None\nfrom salt_fastai.cli import main; main(sys.argv[1:])")
+    r = subprocess.run([sys.executable, '-c', code, 'train', '--data', str(synth), '--out', str(tmp_path/'r2'),
+                        '--tensorboard', str(tmp_path/'tb2')], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2 and "pip install 'salt_fastai[tensorboard]'" in r.stderr and 'Traceback' not in r.stderr
+    assert not (tmp_path/'r2').exists() and not (tmp_path/'tb2').exists()
 
 def test_bad_data_is_one_line_error(tmp_path):
     r = run('train', '--data', tmp_path/'nope', '--arch', 'resnet18', '--epochs', 1, '--out', tmp_path/'r', check=False)

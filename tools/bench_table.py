@@ -105,6 +105,26 @@ def row_amp(r):
             f"{f['speedup']:.2f}× faster per epoch ({d['seconds_per_epoch']:.1f} vs {p['seconds_per_epoch']:.1f} s)", '']
 
 
+def row_onnx(r):
+    f, a = r['figures'], r['args']
+    sp = f['speed']
+    t, o, q = (sp[k]['img_per_s'] for k in ('pytorch fp32', 'onnxruntime fp32', 'onnxruntime int8'))
+    res = (f"fp32: {f['speedup_ort_fp32']:.2f}× PyTorch's speed ({o:.1f} vs {t:.1f} img/s); "
+           f"int8: {f['speedup_ort_int8']:.2f}× PyTorch's speed ({q:.1f} img/s)")
+    qual = f.get('quality')
+    if qual:
+        s = qual['sides']
+        res += (f"; held-out score (no TTA, {qual['n_valid']} images, threshold 0.5) fp32 "
+                f"{s['onnxruntime fp32']['score_05']:.3f}, int8 {s['onnxruntime int8']['score_05']:.3f} "
+                f"({qual['delta_int8_05']:+.3f})")
+    return [f"CPU inference, {f['arch']} `SaltUnet` at {f['size']}×{f['size']} (exported graph, no TTA), "
+            f"batch {a['bs']}, "
+            f"{f['n_images']} real test images, {_n(a['threads'], 'thread')}",
+            f"onnxruntime {f['onnxruntime']} (`salt-fastai export`), fp32 and dynamic int8",
+            'PyTorch fp32 (`inference_mode`)',
+            res, '']
+
+
 def row_quality(r):
     f, a = r['figures'], r['args']
     o, b = f['ours'], f['baseline']
@@ -151,8 +171,9 @@ def _gpu_ok(r) -> bool: return bool((r.get('hardware') or {}).get('gpu')) and no
 # (what, file or folder under the results folder, row function, which files of a folder count)
 ROWS = [('losses', 'losses.json', row_losses, None), ('metrics', 'metrics.json', row_metrics, None),
         ('model', 'model.json', row_model, None), ('optim', 'optim.json', row_optim, None),
-        ('amp', 'amp.json', row_amp, None), ('quality', 'quality', row_quality, _quality_ok),
-        ('budget', 'budget', row_budget, _quality_ok), ('gpu_recipe', 'gpu_recipe', row_gpu_recipe, _gpu_ok)]
+        ('amp', 'amp.json', row_amp, None), ('onnx', 'onnx.json', row_onnx, None),
+        ('quality', 'quality', row_quality, _quality_ok), ('budget', 'budget', row_budget, _quality_ok),
+        ('gpu_recipe', 'gpu_recipe', row_gpu_recipe, _gpu_ok)]
 
 
 def table_rows(results:Path=RESULTS, root:Path=ROOT, link_base:str='') -> list[tuple[Path, list[str]]]:
