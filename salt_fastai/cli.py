@@ -33,7 +33,8 @@ def _fold(s):
     "An argparse type: a fold number, or 'all'"
     if s == 'all': return s
     try: return _number(int, low=0)(s)
-    except argparse.ArgumentTypeError: raise argparse.ArgumentTypeError(f"expected a fold number or 'all', got {s!r}") from None
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"expected a fold number or 'all', got {s!r}") from None
 
 class SaltArgumentParser(argparse.ArgumentParser):
     "argparse with errors on one line"
@@ -45,47 +46,58 @@ RECIPE_NAMES = ('bce-lovasz', 'bce-symmetric-lovasz', 'bce-elu-lovasz', 'lovasz'
 def _model_args(p):
     g = p.add_argument_group('model')
     g.add_argument('--arch', default='inception_resnet_v2', help='timm encoder name (default: %(default)s)')
-    g.add_argument('--pretrained', action='store_true', help="start from ImageNet weights (timm's cache or --pretrained-file)")
+    g.add_argument('--pretrained', action='store_true',
+                   help="start from ImageNet weights (timm's cache or --pretrained-file)")
     g.add_argument('--pretrained-file', default=None, help='local file with the encoder weights')
-    g.add_argument('--n-in', type=int, default=1, choices=(1, 2, 3), help='input channels: 1 image, 2 +depth, 3 +row ramp')
+    g.add_argument('--n-in', type=int, default=1, choices=(1, 2, 3),
+                   help='input channels: 1 image, 2 +depth, 3 +row ramp')
     g.add_argument('--size', type=_number(int, low=101), default=128, help='padded input side (default: %(default)s)')
     g.add_argument('--scse', action='store_true', help='scSE attention in the decoder')
     g.add_argument('--empty-head', action='store_true', help='an "image has salt" head on the deepest features')
     g.add_argument('--no-hypercolumns', action='store_true', help='no hypercolumn concatenation before the head')
-    g.add_argument('--center', default='aspp', choices=('aspp', 'none'), help='dilated centre block (default: %(default)s)')
+    g.add_argument('--center', default='aspp', choices=('aspp', 'none'),
+                   help='dilated centre block (default: %(default)s)')
 
 def _train_args(p):
     p.add_argument('--config', default=None, help="a run's config.json: its options, overridden by those given here")
     p.add_argument('--data', required=True, help='data folder in the competition layout')
     p.add_argument('--out', required=True, help='run directory: checkpoints, CSV logs, out-of-fold probabilities')
-    p.add_argument('--fold', type=_fold, default=0, help="validation fold, or 'all' for K-fold CV (default: %(default)s)")
+    p.add_argument('--fold', type=_fold, default=0,
+                   help="validation fold, or 'all' for K-fold CV (default: %(default)s)")
     p.add_argument('--n-folds', type=_number(int, low=2), default=5, help='number of folds (default: %(default)s)')
     length = p.add_mutually_exclusive_group()
-    length.add_argument('--epochs', type=_number(int, low=1), default=10, help='total epochs of the recipe (default: %(default)s)')
+    length.add_argument('--epochs', type=_number(int, low=1), default=10,
+                        help='total epochs of the recipe (default: %(default)s)')
     length.add_argument('--minutes', type=_number(float, above=0), default=None,
                         help='a time budget instead of --epochs: epochs and stages are fitted to this machine, and the '
                              'whole command (all folds, predictions and threshold search included) ends within it')
     p.add_argument('--bs', type=_number(int, low=1), default=32, help='batch size (default: %(default)s)')
-    p.add_argument('--lr', type=_number(float, above=0), default=1e-3, help='maximum learning rate (default: %(default)s)')
-    p.add_argument('--recipe', default='bce-lovasz', choices=RECIPE_NAMES, help='training stages (default: %(default)s)')
+    p.add_argument('--lr', type=_number(float, above=0), default=1e-3,
+                   help='maximum learning rate (default: %(default)s)')
+    p.add_argument('--recipe', default='bce-lovasz', choices=RECIPE_NAMES,
+                   help='training stages (default: %(default)s)')
     p.add_argument('--limit', type=_number(int, low=1), default=None, help='use only the first N ids (quick runs)')
     p.add_argument('--seed', type=int, default=42, help='seed of folds and training (default: %(default)s)')
     p.add_argument('--no-amp', action='store_true', help='plain fp32 (no bf16/fp16 autocast, no channels-last)')
     p.add_argument('--quiet', action='store_true', help='no progress bars or per-epoch tables')
-    p.add_argument('--restart', action='store_true', help='remove the fold\'s earlier files in --out and train it afresh')
+    p.add_argument('--restart', action='store_true',
+                   help='remove the fold\'s earlier files in --out and train it afresh')
     p.add_argument('--tensorboard', default=None, metavar='DIR',
                    help="TensorBoard event files of each fold in DIR/fold{K} "
                         "(needs pip install 'salt_fastai[tensorboard]')")
     _model_args(p)
 
 def _predict_args(p, data_required=True):
-    p.add_argument('--data', required=data_required, help='data folder with test/images, sample_submission.csv, depths.csv')
+    p.add_argument('--data', required=data_required,
+                   help='data folder with test/images, sample_submission.csv, depths.csv')
     p.add_argument('--run', required=True,
                    help='run directory written by `train`, one model.pth, or a .onnx file written by `export`')
     p.add_argument('--out', required=True, help='submission file, .csv or .csv.gz')
     p.add_argument('--force', action='store_true', help='overwrite --out if it exists')
-    p.add_argument('--threshold', type=_number(float, above=0), default=None, help="probability threshold (default: the run's threshold.json)")
-    p.add_argument('--min-size', type=_number(int, low=0), default=None, help="empty predicted masks smaller than this many pixels (default: the run's threshold.json)")
+    p.add_argument('--threshold', type=_number(float, above=0), default=None,
+                   help="probability threshold (default: the run's threshold.json)")
+    p.add_argument('--min-size', type=_number(int, low=0), default=None,
+                   help="empty predicted masks smaller than this many pixels (default: the run's threshold.json)")
     p.add_argument('--use-empty-head', action='store_true', help='empty images the empty head calls salt-free')
     p.add_argument('--no-tta', action='store_true', help='no horizontal-flip TTA')
     p.add_argument('--bs', type=_number(int, low=1), default=64, help='batch size (default: %(default)s)')
@@ -94,7 +106,8 @@ def _predict_args(p, data_required=True):
 # %% ../nbs/07_cli.ipynb #f3036767
 def salt_parser() -> argparse.ArgumentParser:
     "The `salt-fastai` argument parser"
-    p = SaltArgumentParser(prog='salt-fastai', description='Find salt in seismic images (TGS Salt Identification Challenge) with fastai.')
+    p = SaltArgumentParser(prog='salt-fastai',
+                           description='Find salt in seismic images (TGS Salt Identification Challenge) with fastai.')
     p.add_argument('--version', action='version', version=f'%(prog)s {__version__}')
     p.add_argument('--debug', action='store_true', help='show the traceback of an error (or set SALT_FASTAI_DEBUG=1)')
     sub = p.add_subparsers(dest='command', required=True, metavar='COMMAND')
@@ -105,9 +118,11 @@ def salt_parser() -> argparse.ArgumentParser:
     s.add_argument('--n-test', type=_number(int, low=0), default=100, help='test images (default: %(default)s)')
     s.add_argument('--seed', type=_number(int, low=0), default=0, help='seed (default: %(default)s)')
     s.add_argument('--overwrite', action='store_true', help='replace an earlier synthetic data set in --out')
-    _train_args(sub.add_parser('train', help='train one fold or all folds', description='Train a U-Net on one fold (or all folds) with one-cycle stages.'))
+    _train_args(sub.add_parser('train', help='train one fold or all folds',
+                               description='Train a U-Net on one fold (or all folds) with one-cycle stages.'))
     _predict_args(sub.add_parser('predict', help='predict the test set and write a submission',
-                                 description="Predict DATA/test/images for the ids of DATA/sample_submission.csv with every checkpoint of RUN."))
+                                 description="Predict DATA/test/images for the ids of DATA/sample_submission.csv "
+                                             "with every checkpoint of RUN."))
     x = sub.add_parser('export', help="a run's fold ensemble as one ONNX file (for onnxruntime, without torch)",
                        description='Export the checkpoints of RUN as one ONNX graph: 0..1 images [N, n_in, 101, 101] '
                                    'in, '
@@ -118,19 +133,27 @@ def salt_parser() -> argparse.ArgumentParser:
     x.add_argument('--force', action='store_true', help='overwrite --out if it exists')
     x.add_argument('--no-tta', action='store_true', help='no horizontal-flip TTA inside the graph')
     x.add_argument('--opset', type=_number(int, low=17), default=18, help='ONNX opset (default: %(default)s)')
-    d = sub.add_parser('demo', help='synthetic data -> short training -> submission scored on held-out images, and a figure (offline, CPU, minutes)',
-                       description='Synthetic data, a short training, a submission scored on synthetic test images that chose nothing, and a PNG figure of its predictions; offline, a few minutes on a CPU.')
-    d.add_argument('--out', default='demo_run', help='folder for data, run, submission and figure (default: %(default)s)')
+    d = sub.add_parser('demo', help='synthetic data -> short training -> submission scored on held-out images, '
+                                    'and a figure (offline, CPU, minutes)',
+                       description='Synthetic data, a short training, a submission scored on synthetic test images '
+                                   'that chose nothing, and a PNG figure of its predictions; offline, a few minutes '
+                                   'on a CPU.')
+    d.add_argument('--out', default='demo_run',
+                   help='folder for data, run, submission and figure (default: %(default)s)')
     d.add_argument('--arch', default='resnet18', help='encoder (default: %(default)s)')
     d.add_argument('--epochs', type=_number(int, low=1), default=8, help='epochs (default: %(default)s)')
-    d.add_argument('--n-train', type=_number(int, low=10), default=400, help='synthetic training images (default: %(default)s)')
-    d.add_argument('--n-test', type=_number(int, low=1), default=100, help='synthetic test images (default: %(default)s)')
+    d.add_argument('--n-train', type=_number(int, low=10), default=400,
+                   help='synthetic training images (default: %(default)s)')
+    d.add_argument('--n-test', type=_number(int, low=1), default=100,
+                   help='synthetic test images (default: %(default)s)')
     d.add_argument('--force', action='store_true', help='overwrite an earlier demo in --out')
     d.add_argument('--quiet', action='store_true', help='no progress bars or per-epoch tables')
     k = sub.add_parser('download', help='download the real competition data with the kaggle package',
-                       description='Download and unpack the competition data (needs `pip install salt_fastai[kaggle]` and Kaggle credentials).')
+                       description='Download and unpack the competition data (needs `pip install salt_fastai[kaggle]` '
+                                   'and Kaggle credentials).')
     u = sub.add_parser('submit', help='check a submission file and upload it to Kaggle with the kaggle package',
-                       description='Check FILE (header, ids, run-length codes) and submit it to the competition (needs `pip install salt_fastai[kaggle]` and Kaggle credentials).')
+                       description='Check FILE (header, ids, run-length codes) and submit it to the competition '
+                                   '(needs `pip install salt_fastai[kaggle]` and Kaggle credentials).')
     u.add_argument('file', help='submission file, .csv or .csv.gz')
     u.add_argument('--message', required=True, help='the submission message on Kaggle')
     u.add_argument('--data', default=None, help='data folder whose sample_submission.csv lists the ids FILE must hold')
@@ -142,7 +165,7 @@ def salt_parser() -> argparse.ArgumentParser:
 RUN_CONFIG_SKIP = ('command', 'config', 'debug', 'restart', 'quiet', 'tensorboard')
 
 def _write_run_config(args):
-    "Write `OUT/config.json`, the options of `salt-fastai train`, unless one from other options is there (the folds decide)"
+    "Write `OUT/config.json`, the options of `salt-fastai train`, unless one from other options is there (folds decide)"
     from salt_fastai.core import write_json
     cfg = {k: v for k, v in vars(args).items() if k not in RUN_CONFIG_SKIP}
     path = Path(args.out)/'config.json'
@@ -212,15 +235,16 @@ def cmd_train(args):
     if args.tensorboard:
         try: import tensorboard
         except ImportError:
-            raise ImportError("--tensorboard needs the tensorboard package: pip install 'salt_fastai[tensorboard]'") from None
+            raise ImportError("--tensorboard needs the tensorboard package: "
+                              "pip install 'salt_fastai[tensorboard]'") from None
     import pandas as pd
     from salt_fastai.train import train_fold, train_cv
     _write_run_config(args)
-    kw = dict(resume=not args.restart, arch=args.arch, epochs=args.epochs, lr=args.lr, bs=args.bs, size=args.size, n_in=args.n_in,
-              recipe=args.recipe, out=args.out, pretrained=args.pretrained, pretrained_file=args.pretrained_file,
-              n_folds=args.n_folds, seed=args.seed, limit=args.limit, mixed_precision=not args.no_amp,
-              channels_last=not args.no_amp, quiet=args.quiet, **_model_kwargs(args))
-    tb = lambda f: [_tensorboard_cb(Path(args.tensorboard)/f'fold{f}')] if args.tensorboard else None # a log folder per fold
+    kw = dict(resume=not args.restart, arch=args.arch, epochs=args.epochs, lr=args.lr, bs=args.bs, size=args.size,
+              n_in=args.n_in, recipe=args.recipe, out=args.out, pretrained=args.pretrained,
+              pretrained_file=args.pretrained_file, n_folds=args.n_folds, seed=args.seed, limit=args.limit,
+              mixed_precision=not args.no_amp, channels_last=not args.no_amp, quiet=args.quiet, **_model_kwargs(args))
+    tb = lambda f: [_tensorboard_cb(Path(args.tensorboard)/f'fold{f}')] if args.tensorboard else None # per-fold logs
     if args.minutes: kw.update(minutes=args.minutes - FIGURE_SECONDS / 60, started=_STARTED) # the figures come after
     if args.fold == 'all': res = train_cv(args.data, cbs=tb, **kw)
     else: res = pd.DataFrame([train_fold(args.data, fold=args.fold, cbs=tb(args.fold), **kw)])
@@ -260,7 +284,8 @@ def cmd_export(args):
 def cmd_synth(args):
     "`salt-fastai synth`: a synthetic data set"
     from salt_fastai.synthetic import make_synthetic_tgs
-    out = make_synthetic_tgs(args.out, n_train=args.n_train, n_test=args.n_test, seed=args.seed, overwrite=args.overwrite)
+    out = make_synthetic_tgs(args.out, n_train=args.n_train, n_test=args.n_test, seed=args.seed,
+                             overwrite=args.overwrite)
     print(f"wrote a synthetic data set to {out}")
     return out
 
@@ -287,7 +312,8 @@ def demo_test_score(data, # a synthetic data set (`make_synthetic_tgs`)
     from salt_fastai.synthetic import synthetic_masks
     masks, df = synthetic_masks(data), pd.read_csv(sub, dtype={'id': str}, keep_default_na=False)
     if sorted(df.id) != sorted(masks): raise ValueError(f"{sub}: its ids are not those of {data}'s test images")
-    return float(np.mean(tgs_score(np.stack([rle_decode(r) for r in df.rle_mask]), np.stack([masks[i] for i in df.id]))))
+    return float(np.mean(tgs_score(np.stack([rle_decode(r) for r in df.rle_mask]),
+                                   np.stack([masks[i] for i in df.id]))))
 
 # %% ../nbs/07_cli.ipynb #1dff062a
 def cmd_demo(args):
@@ -306,12 +332,14 @@ def cmd_demo(args):
     sub = predict_run(data, run, out/'submission.csv', force=True)
     score = demo_test_score(data, sub)
     fig = _demo_figure(data, sub, synthetic_masks(data), out/'predictions.png',
-                       f"salt_fastai demo: {args.arch}, {res['epochs']} epochs; held-out synthetic test images, score {score:.3f}")
+                       f"salt_fastai demo: {args.arch}, {res['epochs']} epochs; held-out synthetic test images, "
+                       f"score {score:.3f}")
     print(f"demo: held-out test score {score:.3f}: the submission for {args.n_test} synthetic test images that chose "
           f"nothing, scored against their true masks ({res['n_train']} training images, {time.time()-t0:.0f} s)")
-    print(f"      validation fold ({res['n_valid']} images, it chose the best epoch): {res['score']:.3f} at threshold 0.5, "
-          f"{res['tta_score']:.3f} with flip TTA; tuned {res['tuned_score']:.3f} with flip TTA at the threshold "
-          f"{res['threshold']:.2f} and minimum size {res['min_size']} chosen on that same fold (optimistic)")
+    print(f"      validation fold ({res['n_valid']} images, it chose the best epoch): {res['score']:.3f} "
+          f"at threshold 0.5, {res['tta_score']:.3f} with flip TTA; tuned {res['tuned_score']:.3f} with flip TTA "
+          f"at the threshold {res['threshold']:.2f} and minimum size {res['min_size']} chosen on that same fold "
+          f"(optimistic)")
     print(f"wrote {sub} and {fig}")
     return dict(res, test_score=score)
 
@@ -333,16 +361,19 @@ def unpack_bundle(folder # a folder holding downloaded `.zip` files
 def _kaggle(command):
     "The kaggle package, authenticated; one clear line when it or the credentials are missing"
     try: import kaggle  # authenticates on import
-    except ImportError: raise SystemExit(f"{command} needs the kaggle package: pip install 'salt_fastai[kaggle]'") from None
+    except ImportError:
+        raise SystemExit(f"{command} needs the kaggle package: pip install 'salt_fastai[kaggle]'") from None
     except (OSError, ValueError) as e:
         raise SystemExit(f"Kaggle credentials missing ({e}): put kaggle.json in ~/.kaggle (chmod 600) or set "
-                         f"KAGGLE_USERNAME and KAGGLE_KEY, and accept the rules of {KAGGLE_COMPETITION} on kaggle.com") from None
+                         f"KAGGLE_USERNAME and KAGGLE_KEY, and accept the rules of {KAGGLE_COMPETITION} "
+                         "on kaggle.com") from None
     return kaggle
 
 def cmd_download(args):
     "`salt-fastai download`: the competition data through the kaggle package, unpacked into a new folder"
     out = Path(args.out)
-    if out.exists() and any(out.iterdir()): raise FileExistsError(f"--out {out}: exists and is not empty; choose a new folder")
+    if out.exists() and any(out.iterdir()):
+        raise FileExistsError(f"--out {out}: exists and is not empty; choose a new folder")
     kaggle = _kaggle('download')
     import shutil, tempfile
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -378,9 +409,11 @@ def error_line(e:BaseException, # an error raised by a command
         return f"out of memory ({msg[:100]}): lower --bs (now {getattr(args, 'bs', '?')})"
     if type(e).__name__ == 'NonFiniteLoss': return f"{msg}; try a lower --lr (now {getattr(args, 'lr', '?')})"
     if isinstance(e, OSError) and e.errno == errno.ENOSPC:
-        return f"no space left on the device ({getattr(e, 'filename', None) or msg}): free some space, or write to another --out"
+        return (f"no space left on the device ({getattr(e, 'filename', None) or msg}): free some space, "
+                "or write to another --out")
     if isinstance(e, (FileExistsError, FileNotFoundError, ValueError, PermissionError)): return str(e)
-    if isinstance(e, (ConnectionError, TimeoutError)): return f"network error ({msg}): check the connection and run the command again"
+    if isinstance(e, (ConnectionError, TimeoutError)):
+        return f"network error ({msg}): check the connection and run the command again"
     if isinstance(e, RuntimeError) and msg.startswith('Could not get pretrained weights'): return str(e)
     if isinstance(e, ImportError) and 'pip install' in msg: return msg
     return None

@@ -97,7 +97,8 @@ def check_layout(path, # the data folder
     need = (['train/images', 'train/masks', 'train.csv', 'depths.csv'] if train else []) + \
            (['test/images', 'sample_submission.csv', 'depths.csv'] if test else [])
     missing = [n for n in dict.fromkeys(need) if not (path/n).exists()]
-    if missing: raise TGSDataError(f"{path}: missing {', '.join(missing)}; expected the competition layout:\n{TGS_LAYOUT}")
+    if missing:
+        raise TGSDataError(f"{path}: missing {', '.join(missing)}; expected the competition layout:\n{TGS_LAYOUT}")
     return path
 
 def _short(ids, n=10): return ', '.join(ids[:n]) + (f' ... ({len(ids)} in all)' if len(ids) > n else '')
@@ -167,7 +168,8 @@ def load_image(path # an image PNG (gray, or RGB with equal channels)
     a = _open_png(path, 'image')
     a = a[..., 0] if a.ndim == 3 else a
     if a.dtype == np.uint16: a = (a.astype(np.float32) / 257).round()  # a 16-bit export of the same image
-    elif a.dtype != np.uint8: raise TGSDataError(f"{path}: image of type {a.dtype}, expected 8-bit (or 16-bit) gray/RGB")
+    elif a.dtype != np.uint8:
+        raise TGSDataError(f"{path}: image of type {a.dtype}, expected 8-bit (or 16-bit) gray/RGB")
     return a.astype(np.uint8)
 
 # %% ../nbs/00_core.ipynb #d40d6ed8

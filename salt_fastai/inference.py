@@ -12,7 +12,8 @@ import numpy as np, pandas as pd, torch
 import torch.nn.functional as F
 from fastai.data.transforms import Normalize
 from fastai.vision.core import TensorImage
-from .core import TGS_SIZE, atomic_path, crop_pad, pad_amounts, postprocess, make_submission, read_test_images
+from .core import (TGS_SIZE, atomic_path, crop_pad, pad_amounts, postprocess, make_submission,
+                              read_test_images)
 from .data import load_image, seismic_tensor, channel_stats, rle_decode, check_layout, TGSDataError
 from .model import load_checkpoint, predict_probs
 from .metrics import best_postprocess
@@ -66,7 +67,8 @@ def predict_folder(images:np.ndarray, # uint8 `[N,101,101]`
                   ) -> tuple[np.ndarray, np.ndarray|None]:
     "Mean salt probabilities `[N,101,101]` over `models` (and empty-head probabilities `[N]`, or None)"
     device = device or next(models[0].parameters()).device
-    probs = np.zeros((len(images), TGS_SIZE, TGS_SIZE), np.float32); empty, n_empty = np.zeros(len(images), np.float32), 0
+    probs = np.zeros((len(images), TGS_SIZE, TGS_SIZE), np.float32)
+    empty, n_empty = np.zeros(len(images), np.float32), 0
     for model, meta in zip(models, metas):
         n_in, size = meta.get('n_in', 1), meta.get('size', 128)
         has_empty = False
@@ -90,7 +92,8 @@ def plot_predictions(images:np.ndarray, # uint8 `[N,101,101]`
                     ):
     "A figure of `n` images with predicted (red) and true (green) salt outlines"
     import matplotlib.pyplot as plt
-    order = np.argsort((masks if masks is not None else probs > threshold).reshape(len(images), -1).mean(1), kind='stable')
+    order = np.argsort((masks if masks is not None else probs > threshold).reshape(len(images), -1).mean(1),
+                       kind='stable')
     pick = order[np.linspace(0, len(order) - 1, min(n, len(order))).round().astype(int)]
     nrows = int(np.ceil(len(pick) / ncols))
     fig, axs = plt.subplots(nrows, ncols, figsize=(3 * ncols, 3 * nrows + (0.4 if title else 0)), squeeze=False)
@@ -100,7 +103,8 @@ def plot_predictions(images:np.ndarray, # uint8 `[N,101,101]`
         if masks is not None and masks[i].any(): ax.contour(masks[i], [0.5], colors='lime', linewidths=1.5)
         if (probs[i] > threshold).any(): ax.contour(probs[i], [threshold], colors='red', linewidths=1.5)
         ax.set_title(str(ids[i]) if ids is not None else f'#{i}', fontsize=9)
-    fig.suptitle((title + '\n' if title else '') + 'red: predicted salt' + (', green: true salt' if masks is not None else ''))
+    fig.suptitle((title + '\n' if title else '') + 'red: predicted salt'
+                 + (', green: true salt' if masks is not None else ''))
     fig.tight_layout()
     return fig
 
@@ -113,7 +117,8 @@ def plot_history(hist:pd.DataFrame, # a fold's `history.csv`
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.5))
     ax1.plot(x, hist.train_loss, label='train'); ax1.plot(x, hist.valid_loss, label='validation')
     ax1.set(xlabel='epoch', ylabel='loss', title='losses'); ax1.legend()
-    ax2.plot(x, hist.tgs_score, 'o-', color='tab:green'); ax2.set(xlabel='epoch', ylabel='TGS score', title='validation score')
+    ax2.plot(x, hist.tgs_score, 'o-', color='tab:green')
+    ax2.set(xlabel='epoch', ylabel='TGS score', title='validation score')
     for ax in (ax1, ax2):
         for e in x[1:][np.diff(hist['stage'].values) != 0]: ax.axvline(e - 0.5, color='gray', ls='--', lw=1)
     if title: fig.suptitle(title)
@@ -127,7 +132,8 @@ def plot_postprocess(grid:pd.DataFrame, # `best_postprocess`'s grid: `threshold`
     fig, ax = plt.subplots(figsize=(6, 4))
     for ms, g in grid.groupby('min_size'): ax.plot(g.threshold, g.score, label=f'min size {ms}')
     best = grid.loc[grid.score.idxmax()]
-    ax.plot(best.threshold, best.score, 'k*', ms=12, label=f'best: {best.threshold:.3f}, {int(best.min_size)} px, {best.score:.3f}')
+    ax.plot(best.threshold, best.score, 'k*', ms=12,
+            label=f'best: {best.threshold:.3f}, {int(best.min_size)} px, {best.score:.3f}')
     ax.set(xlabel='threshold', ylabel='mean TGS score (out of fold)', title=title or 'threshold and minimum mask size')
     ax.legend(fontsize=8); fig.tight_layout()
     return fig
@@ -147,7 +153,8 @@ def run_figures(run, # a run directory written by `train_fold`
     folds = sorted(p for p in run.glob('fold*') if p.is_dir())
     for f in folds:
         if (f/'history.csv').exists():
-            written.append(_save_fig(plot_history(pd.read_csv(f/'history.csv'), title=f'{run.name}/{f.name}'), f/'history.png'))
+            written.append(_save_fig(plot_history(pd.read_csv(f/'history.csv'), title=f'{run.name}/{f.name}'),
+                                     f/'history.png'))
         if data is not None and (f/'oof.npz').exists():
             oof = np.load(f/'oof.npz')
             images = np.stack([load_image(Path(data)/'train'/'images'/f'{i}.png') for i in oof['ids']])
@@ -158,20 +165,23 @@ def run_figures(run, # a run directory written by `train_fold`
     if oofs:
         probs = np.concatenate([o['probs'] for o in oofs]).astype(np.float32)
         grid = best_postprocess(probs, np.concatenate([o['masks'] for o in oofs]))[3]
-        written.append(_save_fig(plot_postprocess(grid, title=f'{run.name}: {len(probs)} out-of-fold images'), run/'threshold.png'))
+        written.append(_save_fig(plot_postprocess(grid, title=f'{run.name}: {len(probs)} out-of-fold images'),
+                                 run/'threshold.png'))
     return written
 
 # %% ../nbs/06_inference.ipynb #228c55b2
 def check_submission(path, # a submission file, `.csv` or `.csv.gz`
                      data=None, # the data folder whose `sample_submission.csv` lists the ids it must hold
                     ) -> pd.DataFrame:
-    "The submission at `path` if it is valid: header `id,rle_mask`, unique ids, RLEs of 101x101 masks; else a ValueError"
+    "The submission at `path` if valid: header `id,rle_mask`, unique ids, RLEs of 101x101 masks; else a ValueError"
     path = Path(path)
     if not path.is_file(): raise FileNotFoundError(f"{path}: no such submission file")
     try: df = pd.read_csv(path, dtype=str, keep_default_na=False)
     except Exception as e: raise ValueError(f"{path}: not a CSV file ({e})") from None
-    if list(df.columns) != ['id', 'rle_mask']: raise ValueError(f"{path}: header {list(df.columns)}, expected ['id', 'rle_mask']")
-    if df.id.duplicated().any(): raise ValueError(f"{path}: id {df.id[df.id.duplicated()].iloc[0]} appears more than once")
+    if list(df.columns) != ['id', 'rle_mask']:
+        raise ValueError(f"{path}: header {list(df.columns)}, expected ['id', 'rle_mask']")
+    if df.id.duplicated().any():
+        raise ValueError(f"{path}: id {df.id[df.id.duplicated()].iloc[0]} appears more than once")
     for row, (i, r) in enumerate(zip(df.id, df.rle_mask), start=2):
         try: rle_decode(r)
         except TGSDataError as e: raise ValueError(f"{path}: line {row} (id {i}): {e}") from None

@@ -88,7 +88,7 @@ class RunCheckpoints(TrackerCallback):
 
 # %% ../nbs/05_train.ipynb #064d3625
 class EpochCSVLogger(CSVLogger):
-    "fastai's `CSVLogger` with the recipe `stage` of each epoch, one header however many fits append to the file, and no rows for the epochs a resumed run skips"
+    "fastai's `CSVLogger` with each epoch's recipe `stage`, one header across appended fits, no rows for skipped epochs"
     def __init__(self, fname='history.csv', append=True, stage=0): super().__init__(fname, append); self.stage = stage
     def before_fit(self):
         if hasattr(self, 'gather_preds'): return
@@ -155,13 +155,14 @@ def make_recipe(recipe='bce-lovasz', # a name in `RECIPES` or a list of `Stage`s
                ) -> list[Stage]:
     "The stages of `recipe` for `epochs` epochs at `lr`"
     if not isinstance(recipe, str): return list(recipe)
-    if recipe not in RECIPES: raise ValueError(f"recipe must be one of {list(RECIPES)} or a list of Stage, got {recipe!r}")
+    if recipe not in RECIPES:
+        raise ValueError(f"recipe must be one of {list(RECIPES)} or a list of Stage, got {recipe!r}")
     if epochs < 1: raise ValueError(f"epochs must be at least 1, got {epochs}")
     return RECIPES[recipe](epochs, lr)
 
 # %% ../nbs/05_train.ipynb #ca223aa6
 class TimeBudget(Callback):
-    "Fit a named recipe's epochs to a deadline: re-plan the epochs left before every epoch, and run each stage's one-cycle on the plan"
+    "Fit a named recipe to a deadline: re-plan the epochs left before each epoch, and run each stage's one-cycle on it"
     order = -5 # after `TrainEvalCallback` sets `pct_train`, before `ParamScheduler` reads it
     def __init__(self, start:float, # `clock()` time the budget counts from
                  seconds:float, # the budget: the fold's result is written by `start + seconds`
@@ -190,7 +191,7 @@ class TimeBudget(Callback):
         return 2.5 * valid + 1e-3 * (len(self.dls.valid_ds) + self.n_search) + 0.01 * self.seconds
 
     def plan(self, epoch_start:float, epoch:int):
-        "Re-plan `stages` for the epochs that fit between `epoch_start` (of `epoch` of stage `self.stage`) and the deadline"
+        "Re-plan `stages` for the epochs that fit from `epoch_start` (of `epoch` of stage `self.stage`) to the deadline"
         per = self.epoch_seconds()
         if per is None: return
         fits = int((self.start + self.seconds - epoch_start - self.reserve()) // per) # epochs from this one on
@@ -201,7 +202,8 @@ class TimeBudget(Callback):
         cur = total - prior if s >= len(new) - 1 else new[s].epochs
         cur = max(cur, epoch) # the epochs of this stage already trained stay
         rest = total - prior - cur
-        stages[:] = stages[:s] + [replace(stages[s], epochs=cur)] + ([new[s+1]] if rest > 0 and s + 1 < len(new) else [])
+        stages[:] = (stages[:s] + [replace(stages[s], epochs=cur)]
+                     + ([new[s+1]] if rest > 0 and s + 1 < len(new) else []))
         if len(stages) > s + 1: stages[s+1] = replace(stages[s+1], epochs=rest)
 
     def before_train(self):
@@ -229,7 +231,7 @@ class TimeBudget(Callback):
 
 # %% ../nbs/05_train.ipynb #8ef69ba1
 def predict_valid(learn, tta=True) -> tuple[np.ndarray, np.ndarray]:
-    "Flip-TTA probabilities and masks of `learn`'s validation set, cropped to 101x101: (float16 [N,101,101], uint8 [N,101,101])"
+    "Flip-TTA probabilities and masks of `learn`'s validation set, cropped to 101x101: float16 and uint8 `[N,101,101]`"
     model = getattr(learn.model, 'module', learn.model).eval()
     probs, masks = [], []
     with torch.no_grad():
@@ -240,7 +242,7 @@ def predict_valid(learn, tta=True) -> tuple[np.ndarray, np.ndarray]:
 
 def update_threshold(run, # a run directory
                      thresholds=None, # candidate thresholds (default: `best_postprocess`'s)
-                     min_sizes=(0, 10, 20, 40, 80, 160), # candidate minimum mask sizes; `(0,)` searches the threshold alone
+                     min_sizes=(0, 10, 20, 40, 80, 160), # candidate minimum mask sizes; `(0,)`: the threshold alone
                     ) -> dict:
     "Search threshold and minimum mask size on every `fold*/oof.npz` of `run` and write `threshold.json`"
     run = Path(run); files = sorted(run.glob('fold*/oof.npz'))
@@ -274,7 +276,8 @@ def _stage_fit(learn, stage, start_epoch, distributed, n_epoch):
     if distributed:
         _distributed()
         cpu = learn.dls.device.type == 'cpu' # accelerate needs `cpu=True` for gloo; SyncBatchNorm is GPU-only
-        with learn.distrib_ctx(sync_bn=not cpu, cpu=cpu): learn.fit_one_cycle(n_epoch, stage.lr, start_epoch=start_epoch)
+        with learn.distrib_ctx(sync_bn=not cpu, cpu=cpu):
+            learn.fit_one_cycle(n_epoch, stage.lr, start_epoch=start_epoch)
     else: learn.fit_one_cycle(n_epoch, stage.lr, start_epoch=start_epoch)
 
 # %% ../nbs/05_train.ipynb #e74ec67d
@@ -307,7 +310,7 @@ def check_fold(folder:Path, # the fold's folder
                cfg:dict, # its configuration (`fold_config`)
                resume=True, # False: remove the fold's files, to train it afresh
               ) -> dict|None:
-    "The finished result of `folder` if it was made with `cfg`; None to train; `RunConfigError` if it was made otherwise"
+    "The finished result of `folder` if made with `cfg`; None to train; `RunConfigError` if it was made otherwise"
     if not rank_distrib(): # temporary files of writes that a kill interrupted (the files they were for are whole)
         for p in [*folder.glob('.*.tmp'), *folder.parent.glob('.threshold.json.*.tmp')]:
             if p.name.split('.')[1] in ('config', 'model', 'last', 'history', 'oof', 'result', 'threshold'): p.unlink()
@@ -320,7 +323,8 @@ def check_fold(folder:Path, # the fold's folder
     if not (folder/'config.json').exists():
         raise RunConfigError(f"{folder}: holds a run without config.json (an older version, or not a run): {fix}")
     old = json.loads((folder/'config.json').read_text())
-    diff = [f"{k} {_short(old.get(k))} -> {_short(cfg.get(k))}" for k in sorted(set(old) | set(cfg)) if old.get(k) != cfg.get(k)]
+    diff = [f"{k} {_short(old.get(k))} -> {_short(cfg.get(k))}"
+            for k in sorted(set(old) | set(cfg)) if old.get(k) != cfg.get(k)]
     if diff: raise RunConfigError(f"{folder} was trained with other settings ({'; '.join(diff)}): {fix}")
     if (folder/'result.json').exists(): return json.loads((folder/'result.json').read_text())
     return None
@@ -342,7 +346,7 @@ def resume_point(learn, # the fold's `Learner`
                  folder:Path, # the fold's folder
                  stages:list, # the recipe
                 ) -> tuple[int, int]:
-    "Load `last.pth` (model, optimizer, best score, the plan of `stages`) into `learn`; the (stage, epoch) to start from"
+    "Load `last.pth` (model, optimizer, best score, plan of `stages`) into `learn`; the (stage, epoch) to start from"
     if not (folder/'last.pth').exists():
         if not rank_distrib(): _trim_history(folder/'history.csv', -1, -1)
         return 0, 0
@@ -352,7 +356,8 @@ def resume_point(learn, # the fold's `Learner`
     ckpt.best, ckpt.spent = last['best'], last.get('spent')
     if last.get('stages'): stages[:] = [Stage(**s) for s in last['stages']] # as a `TimeBudget` had planned them
     if (folder/'model.pth').exists(): # written in an epoch that `last.pth` does not cover (a kill in between)?
-        ckpt.best = max(ckpt.best, torch.load(folder/'model.pth', map_location='cpu', weights_only=True)['meta']['score'])
+        ckpt.best = max(ckpt.best,
+                        torch.load(folder/'model.pth', map_location='cpu', weights_only=True)['meta']['score'])
     if not rank_distrib(): _trim_history(folder/'history.csv', last['stage'], last['epoch'])
     stage, epoch = last['stage'], last['epoch'] + 1
     return (stage + 1, 0) if epoch >= stages[stage].epochs else (stage, epoch)
@@ -398,10 +403,12 @@ def fold_result(learn, folder:Path, stages:list, recipe, fold:int, arch:str, tta
     load_checkpoint(folder/'model.pth', learn.model)
     probs, masks = predict_valid(learn, tta=tta)
     ids = np.array(learn.dls.valid_ds.items)
-    with atomic_path(folder/'oof.npz') as tmp, open(tmp, 'wb') as f: np.savez_compressed(f, ids=ids, probs=probs, masks=masks)
+    with atomic_path(folder/'oof.npz') as tmp, open(tmp, 'wb') as f:
+        np.savez_compressed(f, ids=ids, probs=probs, masks=masks)
     threshold, min_size, tuned, _ = best_postprocess(probs.astype(np.float32), masks)
     dt = learn.autocast_dtype
-    res = dict(fold=fold, arch=arch, epochs=sum(s.epochs for s in stages), recipe=recipe if isinstance(recipe, str) else 'custom',
+    res = dict(fold=fold, arch=arch, epochs=sum(s.epochs for s in stages),
+               recipe=recipe if isinstance(recipe, str) else 'custom',
                score=float(learn.run_checkpoints.best), tta_score=float(np.mean(tgs_score(probs > 0.5, masks))),
                threshold=threshold, min_size=min_size, tuned_score=tuned, n_valid=int(len(ids)),
                n_train=int(len(learn.dls.train_ds)), seconds=round(time.time() - (t0 or time.time()), 1),
@@ -438,7 +445,7 @@ def train_fold(path, # data folder in the competition layout
                cbs=None, # more fastai callbacks for the `Learner` (e.g. a logger)
                **kwargs # passed to `SaltUnet` through `salt_learner` (e.g. `scse=True`, `empty_head=True`)
               ) -> dict:
-    "Train fold `fold` with `recipe` for `epochs`, or for as many as fit in `minutes`; its scores and the run's threshold"
+    "Train fold `fold` with `recipe` for `epochs`, or as many as fit in `minutes`; its scores and the run's threshold"
     t0 = time.time() if started is None else started
     if minutes is not None and (minutes <= 0 or not isinstance(recipe, str)):
         raise ValueError(f"minutes={minutes!r}: a time budget needs minutes > 0 and a recipe name (got {recipe!r})")
@@ -446,7 +453,8 @@ def train_fold(path, # data folder in the competition layout
     set_seed(seed, reproducible=True)
     stages = make_recipe(recipe, MIN_SECOND_STAGE if minutes else epochs, lr) # with a budget, a first plan
     dls = salt_dls(path, fold=fold, n_folds=n_folds, bs=bs, size=size, n_in=n_in, seed=seed, limit=limit)
-    cfg = fold_config(dls, [] if minutes else stages, fold=fold, arch=arch, epochs=None if minutes else sum(s.epochs for s in stages),
+    cfg = fold_config(dls, [] if minutes else stages, fold=fold, arch=arch,
+                      epochs=None if minutes else sum(s.epochs for s in stages),
                       time_budget=minutes is not None, lr=lr, recipe=recipe if isinstance(recipe, str) else 'custom',
                       bs=bs, size=size, n_in=n_in, n_folds=n_folds, seed=seed, limit=limit, pretrained=pretrained,
                       pretrained_file=pretrained_file, mixed_precision=mixed_precision, channels_last=channels_last,
@@ -482,7 +490,8 @@ def train_cv(path, # data folder in the competition layout
     end = (time.time() if started is None else started) + (minutes or 0) * 60
     rows = []
     for k, f in enumerate(folds):
-        budget = dict(minutes=max((end - time.time()) / 60 / (len(folds) - k), 1e-3), started=time.time()) if minutes else {}
+        budget = dict(minutes=max((end - time.time()) / 60 / (len(folds) - k), 1e-3),
+                      started=time.time()) if minutes else {}
         fold_cbs = cbs(f) if callable(cbs) and not isinstance(cbs, Callback) else cbs # e.g. a log folder per fold
         rows.append(train_fold(path, fold=f, n_folds=n_folds, out=out, cbs=fold_cbs, **budget, **kwargs))
     return pd.DataFrame(rows)

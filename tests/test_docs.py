@@ -258,3 +258,14 @@ def test_markdown_cells_are_short():
             if c['cell_type'] == 'markdown':
                 n = len(''.join(c['source']))
                 assert n <= 3000, f"{nb.name} cell {c.get('id')}: {n} characters of markdown (at most 3000)"
+
+
+def test_code_lines_within_120():
+    "Code cells wrap at 120 characters, as the exported modules and the pages show them"
+    import json
+    for nb in sorted((ROOT/'nbs').glob('*.ipynb')):
+        for c in json.loads(nb.read_text())['cells']:
+            if c['cell_type'] == 'code':
+                for i, line in enumerate(''.join(c['source']).splitlines(), start=1):
+                    assert len(line) <= 120, (f"{nb.name} cell {c.get('id')} line {i}: {len(line)} characters "
+                                              f"(at most 120): {line[:60]}...")
