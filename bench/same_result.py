@@ -20,13 +20,13 @@ CHILD = r'''
 import json, sys, tempfile
 import pandas as pd
 from salt_fastai.train import train_fold
-from salt_fastai.model import SaltUnet
+from salt_fastai.model import salt_model
 data, epochs, limit = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 with tempfile.TemporaryDirectory() as out:
     r = train_fold(data, fold=1, seed=11, arch='resnet34', epochs=epochs, recipe='bce', bs=16, limit=limit,
                    out=out, quiet=True)
     hist = pd.read_csv(f'{out}/fold1/history.csv')
-n_params = sum(p.numel() for p in SaltUnet('resnet34', pretrained=False).parameters())
+n_params = sum(p.numel() for p in salt_model('resnet34', pretrained=False).parameters())
 print('RESULT', json.dumps(dict(score=r['score'], tta_score=r['tta_score'], epoch_scores=hist.tgs_score.tolist(),
                                 train_loss=hist.train_loss.tolist(), n_params=n_params)))
 '''

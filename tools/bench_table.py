@@ -161,6 +161,16 @@ def row_budget(r):
     return [what, '', f"smp `Unet`, BCE+Dice: {_n(f['epochs'], 'epoch')} (calibrated) in {f['wall']:.0f} s", res, '']
 
 
+def row_same_result(r):
+    f, a = r['figures'], r['args']
+    b, o = f['before'], f['after']
+    same = 'identical' if f['all_identical'] else 'DIFFERENT: ' + ', '.join(k for k, v in f['identical'].items() if not v)
+    return [f"a seeded resnet34 fold ({a['epochs']} epochs on the first {a['limit']} real ids) before and after a "
+            f"refactor", f"after ({o['commit'][:7]}): score {o['score']:.4f}, {o['n_params']:,} parameters",
+            f"before ({b['commit'][:7]}): score {b['score']:.4f}, {b['n_params']:,} parameters",
+            f"{same} (scores, per-epoch scores and losses, parameter count)", 'identical']
+
+
 def _quality_ok(r) -> bool:
     return r['figures'].get('chose_defaults') is False and not r['args'].get('limit')
 
@@ -173,7 +183,7 @@ ROWS = [('losses', 'losses.json', row_losses, None), ('metrics', 'metrics.json',
         ('model', 'model.json', row_model, None), ('optim', 'optim.json', row_optim, None),
         ('amp', 'amp.json', row_amp, None), ('onnx', 'onnx.json', row_onnx, None),
         ('quality', 'quality', row_quality, _quality_ok), ('budget', 'budget', row_budget, _quality_ok),
-        ('gpu_recipe', 'gpu_recipe', row_gpu_recipe, _gpu_ok)]
+        ('same_result', 'same_result.json', row_same_result, None), ('gpu_recipe', 'gpu_recipe', row_gpu_recipe, _gpu_ok)]
 
 
 def table_rows(results:Path=RESULTS, root:Path=ROOT, link_base:str='') -> list[tuple[Path, list[str]]]:
