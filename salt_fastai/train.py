@@ -470,7 +470,7 @@ def train_fold(path, # data folder in the competition layout
         learn.add_cb(TimeBudget(t0 - (learn.run_checkpoints.spent or 0), minutes * 60, stages, recipe, lr, n_search))
     fit_stages(learn, folder, stages, start)
     if rank_distrib(): return {}
-    extra = dict(minutes=minutes, epoch_seconds=round(learn.time_budget.epoch_seconds(), 2)) if minutes else {}
+    extra = dict(minutes=minutes, epoch_seconds=learn.time_budget.epoch_seconds()) if minutes else {}
     return fold_result(learn, folder, stages, recipe, fold, arch, tta, t0, **extra)
 
 
