@@ -19,6 +19,7 @@ from fastai.callback.progress import CSVLogger, ProgressCallback
 from fastai.callback.tracker import TrackerCallback
 import fastai.callback.schedule  # adds `Learner.fit_one_cycle`
 from fastai.torch_core import set_seed, rank_distrib, num_distrib
+from fastprogress.fastprogress import progress_bar
 from .core import atomic_path, crop_pad, write_json
 from .data import salt_dls
 from .losses import BCELovaszLoss, LovaszHingeLoss, SymmetricLovaszLoss
@@ -235,7 +236,9 @@ def predict_valid(learn, tta=True) -> tuple[np.ndarray, np.ndarray]:
     model = getattr(learn.model, 'module', learn.model).eval()
     probs, masks = [], []
     with torch.no_grad():
-        for xb, yb in learn.dls.valid:
+        batches = learn.dls.valid # with a progress bar unless the learner is quiet (no `ProgressCallback`)
+        if getattr(learn, 'progress', None) is not None: batches = progress_bar(batches, leave=False)
+        for xb, yb in batches:
             probs.append(crop_pad(predict_probs(model, xb, tta=tta)).float().cpu().numpy().astype(np.float16))
             masks.append(crop_pad(yb).cpu().numpy().astype(np.uint8))
     return np.concatenate(probs), np.concatenate(masks)
