@@ -61,6 +61,7 @@ def main():
     p.add_argument('--bs-ours', type=int, default=32, help='our batch size (default: the CLI\'s, %(default)s)')
     p.add_argument('--size-ours', type=int, default=128, help='our padded side (default: the CLI\'s, %(default)s)')
     p.add_argument('--lr-ours', type=float, default=1e-3, help='our learning rate (default: the CLI\'s, %(default)s)')
+    p.add_argument('--recipe-ours', default='bce-lovasz', help="our recipe's name (default: the CLI's, %(default)s)")
     p.add_argument('--limit', type=int, default=None, help='first N ids only (smoke runs)')
     a = results_option(p).parse_args()
     a.data = find_tgs(a.data) or (ROOT.parent/'shared'/'tgs')
@@ -74,14 +75,16 @@ def main():
     amp = amp_dtype('cpu') is not None
     args = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(a).items() if k not in ('results', 'sides')}
     args['data'] = a.data.name
+    ours = dict(bs=a.bs_ours, size=a.size_ours, lr=a.lr_ours, recipe=a.recipe_ours)
+    lever = ''.join(f'_{k}{v:g}' if isinstance(v, float) else f'_{k}{v}'
+                    for k, v in ours.items() if v != p.get_default(f'{k}_ours')) # a lever's own file
     name = f'fold{a.fold}_seed{a.seed}_{a.minutes:g}min' + (f'_limit{a.limit}' if a.limit else '')
     for side in a.sides:
         load0 = os.getloadavg()[0]
         print(f'{side}: {a.minutes:g} min on {len(tr)} training / {len(va)} held-out ids (fold {a.fold}, seed {a.seed})',
               flush=True)
         if side == 'ours':
-            kw = dict(bs=a.bs_ours, size=a.size_ours, lr=a.lr_ours)
-            r = run_ours(a.data, a.fold, a.seed, a.minutes, a.limit, a.arch, **kw)
+            r = run_ours(a.data, a.fold, a.seed, a.minutes, a.limit, a.arch, **ours)
         else:
             run = lambda d, t, v, ep, lim, log=print: run_baseline(a.data, d, t, v, ep, 1e-3, amp, True, a.seed, log=log)
             epochs, cal = calibrate('baseline', run, df_all, a.fold, a.limit, budget)
@@ -91,7 +94,8 @@ def main():
             r.pop('epoch_times', None)
         r.update(side=side, load_average_before=load0, chose_defaults=(a.fold, a.seed) in CHOSEN_ON)
         print({k: v for k, v in r.items() if k != 'crossfit_chosen'}, flush=True)
-        record('budget', {**args, 'side': side}, r, run=f'{name}_{side}', results=a.results)
+        record('budget', {**args, 'side': side}, r, run=f'{name}_{side}' + (lever if side == 'ours' else ''),
+               results=a.results)
 
 
 if __name__ == '__main__':
