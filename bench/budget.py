@@ -1,8 +1,8 @@
 """Held-out TGS score against a wall-clock budget: `train_fold(minutes=M)` (what `salt-fastai train --minutes M`
 runs) against a plain smp U-Net given the same M minutes, both in this one process, on a fold that chose nothing.
 
-- **ours**: `train_fold(path, fold, arch='resnet34', minutes=M, pretrained=False, seed=S)`, the CLI's defaults
-  otherwise (batch 32, padded to 128, recipe 'bce-lovasz', bf16 autocast where the CPU has it natively). Its
+- **ours**: `train_fold(path, fold, arch='resnet34', minutes=M, pretrained=False, seed=S)`, what `train --minutes`
+  runs by default (batch 32, 101×101 unpadded, recipe 'bce-lovasz', bf16 autocast where the CPU has it natively). Its
   `TimeBudget` fits the epochs and stages to the budget as it runs; its wall time covers data loading, model
   building, training, the flip-TTA out-of-fold pass and the threshold search.
 - **baseline**: `bench/quality.py`'s plain smp U-Net loop (resnet34 from scratch, BCE+Dice, fused Adam one-cycle,
@@ -53,13 +53,15 @@ def run_ours(path, fold, seed, minutes, limit, arch, **kw):
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--data', type=Path, default=None, help='TGS folder (default: find_tgs(), else ../shared/tgs)')
-    p.add_argument('--fold', type=int, default=1, help='held-out fold (fold 4 of seeds 42, 0, 1 chose the defaults)')
+    p.add_argument('--fold', type=int, default=1, help='held-out fold (fold 4 of seeds 42, 0, 1 chose the recipe, '
+                   'fold 0 of seed 11 the levers of --minutes)')
     p.add_argument('--seed', type=int, default=11, help="seed of the fold assignment and of both sides' training")
     p.add_argument('--minutes', type=float, default=10., help='wall-clock budget of each side')
     p.add_argument('--sides', nargs='+', choices=['ours', 'baseline'], default=['ours', 'baseline'])
     p.add_argument('--arch', default='resnet34', help='our encoder (the baseline is resnet34)')
     p.add_argument('--bs-ours', type=int, default=32, help='our batch size (default: the CLI\'s, %(default)s)')
-    p.add_argument('--size-ours', type=int, default=128, help='our padded side (default: the CLI\'s, %(default)s)')
+    p.add_argument('--size-ours', type=int, default=101,
+                   help="our padded side (default: train --minutes's, %(default)s, chosen on fold 0 of seed 11)")
     p.add_argument('--lr-ours', type=float, default=1e-3, help='our learning rate (default: the CLI\'s, %(default)s)')
     p.add_argument('--recipe-ours', default='bce-lovasz', help="our recipe's name (default: the CLI's, %(default)s)")
     p.add_argument('--limit', type=int, default=None, help='first N ids only (smoke runs)')

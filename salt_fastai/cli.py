@@ -51,7 +51,8 @@ def _model_args(p):
     g.add_argument('--pretrained-file', default=None, help='local file with the encoder weights')
     g.add_argument('--n-in', type=int, default=1, choices=(1, 2, 3),
                    help='input channels: 1 image, 2 +depth, 3 +row ramp')
-    g.add_argument('--size', type=_number(int, low=101), default=128, help='padded input side (default: %(default)s)')
+    g.add_argument('--size', type=_number(int, low=101), default=None,
+                   help='padded input side (default: 128, or 101 with --minutes)')
     g.add_argument('--scse', action='store_true', help='scSE attention in the decoder')
     g.add_argument('--empty-head', action='store_true', help='an "image has salt" head on the deepest features')
     g.add_argument('--no-hypercolumns', action='store_true', help='no hypercolumn concatenation before the head')

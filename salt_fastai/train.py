@@ -27,10 +27,10 @@ from .metrics import TGSScore, best_postprocess, tgs_score
 from .model import SaltUnet, salt_learner, save_checkpoint, load_checkpoint, predict_probs
 
 # %% auto #0
-__all__ = ['LOSSES', 'MIN_SECOND_STAGE', 'RECIPES', 'RUN_FILES', 'amp_dtype', 'AutocastMixedPrecision', 'RunCheckpoints',
-           'EpochCSVLogger', 'NonFiniteLoss', 'StopOnNonFinite', 'Stage', 'make_recipe', 'TimeBudget', 'predict_valid',
-           'update_threshold', 'RunConfigError', 'data_fingerprint', 'fold_config', 'check_fold', 'resume_point',
-           'fold_learner', 'fit_stages', 'fold_result', 'train_fold', 'train_cv']
+__all__ = ['LOSSES', 'MIN_SECOND_STAGE', 'RECIPES', 'RUN_FILES', 'BUDGET_SIZE', 'amp_dtype', 'AutocastMixedPrecision',
+           'RunCheckpoints', 'EpochCSVLogger', 'NonFiniteLoss', 'StopOnNonFinite', 'Stage', 'make_recipe', 'TimeBudget',
+           'predict_valid', 'update_threshold', 'RunConfigError', 'data_fingerprint', 'fold_config', 'check_fold',
+           'resume_point', 'fold_learner', 'fit_stages', 'fold_result', 'train_fold', 'train_cv']
 
 # %% ../nbs/05_train.ipynb #c7efaaff
 def amp_dtype(device=None # a torch device; default: CUDA if available, else CPU
@@ -423,6 +423,8 @@ def fold_result(learn, folder:Path, stages:list, recipe, fold:int, arch:str, tta
     return res
 
 # %% ../nbs/05_train.ipynb #0e1441c3
+BUDGET_SIZE = 101 # `minutes`' default side: unpadded epochs are faster, and more of them scored better (the lever table)
+
 @delegates(SaltUnet)
 def train_fold(path, # data folder in the competition layout
                fold=0, # validation fold
@@ -432,7 +434,7 @@ def train_fold(path, # data folder in the competition layout
                started=None, # `time.time()` the budget counts from (default: now)
                lr=1e-3, # maximum learning rate of the first stage
                bs=32, # batch size
-               size=128, # padded input side
+               size=None, # padded input side (default: 128, or `BUDGET_SIZE` with `minutes`)
                n_in=1, # input channels (1 image, 2 +depth, 3 +row ramp)
                recipe='bce-lovasz', # a name in `RECIPES` or a list of `Stage`s
                out='runs/salt', # run directory (one sub-folder per fold)
@@ -450,6 +452,7 @@ def train_fold(path, # data folder in the competition layout
               ) -> dict:
     "Train fold `fold` with `recipe` for `epochs`, or as many as fit in `minutes`; its scores and the run's threshold"
     t0 = time.time() if started is None else started
+    size = size or (BUDGET_SIZE if minutes else 128)
     if minutes is not None and (minutes <= 0 or not isinstance(recipe, str)):
         raise ValueError(f"minutes={minutes!r}: a time budget needs minutes > 0 and a recipe name (got {recipe!r})")
     folder = Path(out)/f'fold{fold}'
