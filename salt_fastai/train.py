@@ -423,7 +423,7 @@ def fold_result(learn, folder:Path, stages:list, recipe, fold:int, arch:str, tta
     return res
 
 # %% ../nbs/05_train.ipynb #0e1441c3
-BUDGET_SIZE = 101 # `minutes`' default side: unpadded epochs are faster, and more of them scored better (the lever table)
+BUDGET_SIZE = 101 # `minutes`' default side: more of the faster unpadded epochs scored better (the lever table)
 
 @delegates(SaltUnet)
 def train_fold(path, # data folder in the competition layout
