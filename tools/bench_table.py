@@ -163,6 +163,15 @@ def row_budget(r):
     return [what, '', f"smp `Unet`, BCE+Dice: {_n(f['epochs'], 'epoch')} (calibrated) in {f['wall']:.0f} s", res, '']
 
 
+def row_compile(r):
+    f, a = r['figures'], r['args']
+    st, ep = f['step_s'], f['epochs_in_budget']
+    return [f"one training step of the `--minutes` model ({f['arch']} `SaltUnet`, batch {a['bs']} at {a['size']}×{a['size']}, "
+            f"{f['amp']}), and the epochs a {a['budget']:g}-min budget fits", '`torch.compile` (inductor)', 'eager',
+            f"{f['speedup']:.2f}× per step ({st['compiled']:.3f} vs {st['eager']:.3f} s) after {f['compile_s']:.0f} s of "
+            f"compiling: {ep['compiled']:.1f} vs {ep['eager']:.1f} epochs in {a['budget']:g} min", '']
+
+
 def row_same_result(r):
     f, a = r['figures'], r['args']
     b, o = f['before'], f['after']
@@ -190,7 +199,8 @@ ROWS = [('losses', 'losses.json', row_losses, None), ('metrics', 'metrics.json',
         ('model', 'model.json', row_model, None), ('optim', 'optim.json', row_optim, None),
         ('amp', 'amp.json', row_amp, None), ('onnx', 'onnx.json', row_onnx, None),
         ('quality', 'quality', row_quality, _quality_ok), ('budget', 'budget', row_budget, _quality_ok),
-        ('same_result', 'same_result.json', row_same_result, None), ('gpu_recipe', 'gpu_recipe', row_gpu_recipe, _gpu_ok)]
+        ('compile', 'compile.json', row_compile, None), ('same_result', 'same_result.json', row_same_result, None),
+        ('gpu_recipe', 'gpu_recipe', row_gpu_recipe, _gpu_ok)]
 
 
 def table_rows(results:Path=RESULTS, root:Path=ROOT, link_base:str='') -> list[tuple[Path, list[str]]]:
