@@ -5,7 +5,8 @@ The model and batch are what `salt-fastai train --minutes M` trains by default: 
 batch 32 of one-channel 101×101 images, bf16 autocast where the CPU computes it natively (fp32 elsewhere),
 channels-last memory, fused Adam, BCE on the logits. Two copies of the model start from the same weights: one eager,
 one wrapped in `torch.compile` (default mode). The compile cost is the wall time of the compiled copy's first training
-step and of its first evaluation-mode forward (a second graph: fastai validates every epoch) beyond an eager step.
+step and of its first evaluation-mode forward (a second graph: fastai validates every epoch) beyond an eager step,
+with inductor's caches off (a user's first run; `--warm-cache` measures a rerun that finds its kernels cached).
 Then the timed steps alternate between the two sides (order swapped every round), so load from other processes
 hits both alike; the median gives each side's step time.
 
@@ -16,11 +17,13 @@ budget below which compiling loses. Records `bench/results/compile.json` (`--res
     python bench/bench_compile.py                        # resnet34, batch 32 at 101x101: ~3 min on 2 cores
     python bench/bench_compile.py --steps 2 --results /tmp/r   # a smoke run
 """
-import argparse, copy, statistics, time
+import argparse, copy, os, statistics, time, sys
 
+if '--warm-cache' not in sys.argv: os.environ['TORCHINDUCTOR_FORCE_DISABLE_CACHES'] = '1'  # before torch: a cold compile
 import torch
 import torch.nn as nn
 
+from bench_model import alternate, batch  # bench/bench_model.py: its batch and its alternating timing loop
 from hardware import hardware_str, record, results_option  # bench/hardware.py (scripts run as `python bench/NAME.py`)
 
 
@@ -29,10 +32,12 @@ def main():
     p.add_argument('--arch', default='resnet34', help='timm encoder (default: %(default)s)')
     p.add_argument('--bs', type=int, default=32, help="batch size (default: train --minutes's, %(default)s)")
     p.add_argument('--size', type=int, default=101, help="image side (default: train --minutes's, %(default)s)")
-    p.add_argument('--steps', type=int, default=8, help='timed steps per side (default: %(default)s)')
+    p.add_argument('--steps', type=int, default=16, help='timed steps per side (default: %(default)s)')
     p.add_argument('--n-train', type=int, default=2560, help='training images per epoch (default: a fold of the '
                    'shared data, %(default)s)')
     p.add_argument('--n-valid', type=int, default=640, help='validation images per epoch (default: %(default)s)')
+    p.add_argument('--warm-cache', action='store_true', help="let inductor reuse kernels cached by earlier runs "
+                   "(default: caches off, so the compile cost is what a user's first run pays)")
     p.add_argument('--budget', type=float, default=60., help='the budget to work out gains for, minutes')
     a = results_option(p).parse_args()
     from salt_fastai.model import salt_model
@@ -40,39 +45,34 @@ def main():
     dtype = amp_dtype('cpu')
     torch.manual_seed(0)
     eager = salt_model(a.arch, n_in=1, pretrained=False).to(memory_format=torch.channels_last)
-    other = copy.deepcopy(eager)
-    sides = {'eager': eager, 'compiled': torch.compile(other)}
+    sides = {'eager': eager, 'compiled': torch.compile(copy.deepcopy(eager))}
     opts = {k: torch.optim.Adam(m.parameters(), lr=1e-3, fused=True) for k, m in sides.items()}
-    g = torch.Generator().manual_seed(1)
-    x = torch.randn(a.bs, 1, a.size, a.size, generator=g).contiguous(memory_format=torch.channels_last)
-    y = (torch.rand(a.bs, 1, a.size, a.size, generator=g) > 0.5).float()
+    x, y = batch(a.bs, a.size, channels_last=True)
     loss_fn = nn.BCEWithLogitsLoss()
+    autocast = lambda: torch.autocast('cpu', dtype=dtype or torch.bfloat16, enabled=dtype is not None)
 
     def step(k):
-        m = sides[k]; m.train()
-        t = time.perf_counter()
-        with torch.autocast('cpu', dtype=dtype or torch.bfloat16, enabled=dtype is not None):
-            out = m(x)
-        loss = loss_fn(out.float().reshape(y.shape), y)
-        loss.backward(); opts[k].step(); opts[k].zero_grad()
-        return time.perf_counter() - t
+        m = sides[k].train()
+        with autocast(): out = m(x)
+        loss_fn(out.float().reshape(y.shape), y).backward()
+        opts[k].step(); opts[k].zero_grad()
 
     def evaluate(k):
-        m = sides[k]; m.eval()
-        t = time.perf_counter()
-        with torch.no_grad(), torch.autocast('cpu', dtype=dtype or torch.bfloat16, enabled=dtype is not None): m(x)
-        return time.perf_counter() - t
+        with torch.no_grad(), autocast(): sides[k].eval()(x)
 
-    first = {k: step(k) for k in sides}
-    first_eval = {k: evaluate(k) for k in sides}
-    evaluate('eager'); evaluate('compiled')
-    times = {k: [] for k in sides}
-    eval_times = {k: [] for k in sides}
-    for i in range(a.steps):
-        for k in (list(sides) if i % 2 == 0 else list(sides)[::-1]):
-            times[k].append(step(k))
-            eval_times[k].append(evaluate(k))
-        print(f'round {i + 1}/{a.steps}: ' + ', '.join(f'{k} {times[k][-1]:.3f} s' for k in sides), flush=True)
+    def train_and_eval(k):
+        "One training step, then one validation forward: the timed unit, split again below"
+        t0 = time.perf_counter(); step(k); t1 = time.perf_counter(); evaluate(k)
+        split[k].append((t1 - t0, time.perf_counter() - t1))
+
+    split = {k: [] for k in sides}
+    for k in sides: train_and_eval(k)  # first step and first evaluation of each side: the compiled one compiles both
+    first = {k: split[k][0][0] for k in sides}; first_eval = {k: split[k][0][1] for k in sides}
+    split = {k: [] for k in sides}
+    for k in sides: evaluate(k)  # one more warm evaluation each
+    alternate({k: (lambda k=k: train_and_eval(k)) for k in sides}, a.steps, log=lambda m: print(m, flush=True))
+    times = {k: [t for t, _ in v] for k, v in split.items()}
+    eval_times = {k: [e for _, e in v] for k, v in split.items()}
     med = {k: statistics.median(v) for k, v in times.items()}
     med_eval = {k: statistics.median(v) for k, v in eval_times.items()}
     compile_s = (first['compiled'] - med['eager']) + (first_eval['compiled'] - med_eval['eager'])

@@ -94,6 +94,16 @@ def measure_memory(side, mode, args):
     return json.loads(out.strip().splitlines()[-1])
 
 
+def alternate(fns, steps, log=None):
+    "Wall times of `steps` calls of each of `fns` (name -> callable), alternating sides and swapping their order every round"
+    names, times = list(fns), {k: [] for k in fns}
+    for i in range(steps):
+        for k in (names if i % 2 == 0 else names[::-1]):
+            t0 = time.perf_counter(); fns[k](); times[k].append(time.perf_counter() - t0)
+        if log: log(f'round {i + 1}/{steps}: ' + ', '.join(f'{k} {times[k][-1]:.3f} s' for k in names))
+    return times
+
+
 def measure_speed(mode, args):
     trainers = {s: Trainer(s, mode) for s in SIDES}
     x, y = batch(args.bs, args.size, mode == 'bf16')
@@ -101,10 +111,7 @@ def measure_speed(mode, args):
     assert len(set(shapes.values())) == 1 and tuple(shapes[SIDES[0]]) == (args.bs, 1, args.size, args.size), shapes
     for _ in range(args.warmup - 1):
         for t in trainers.values(): t.step(x, y)
-    times = {s: [] for s in SIDES}
-    for i in range(args.steps):
-        for s in (SIDES if i % 2 == 0 else SIDES[::-1]):
-            t0 = time.perf_counter(); trainers[s].step(x, y); times[s].append(time.perf_counter() - t0)
+    times = alternate({s: (lambda t=t: t.step(x, y)) for s, t in trainers.items()}, args.steps)
     n_params = {s: sum(p.numel() for p in t.model.parameters()) for s, t in trainers.items()}
     return {s: args.bs/statistics.median(v) for s, v in times.items()}, n_params
 

@@ -169,7 +169,7 @@ def row_compile(r):
     return [f"one training step of the `--minutes` model ({f['arch']} `SaltUnet`, batch {a['bs']} at {a['size']}×{a['size']}, "
             f"{f['amp']}), and the epochs a {a['budget']:g}-min budget fits", '`torch.compile` (inductor)', 'eager',
             f"{f['speedup']:.2f}× per step ({st['compiled']:.3f} vs {st['eager']:.3f} s) after {f['compile_s']:.0f} s of "
-            f"compiling: {ep['compiled']:.1f} vs {ep['eager']:.1f} epochs in {a['budget']:g} min", '']
+            f"compiling{'' if a.get('warm_cache') else ' (cold cache)'}: {ep['compiled']:.1f} vs {ep['eager']:.1f} epochs in {a['budget']:g} min", '']
 
 
 def row_same_result(r):
