@@ -61,16 +61,16 @@ def main():
         with torch.no_grad(), autocast(): sides[k].eval()(x)
 
     def train_and_eval(k):
-        "One training step, then one validation forward: the timed unit, split again below"
+        "Seconds of one training step and of one validation forward after it"
         t0 = time.perf_counter(); step(k); t1 = time.perf_counter(); evaluate(k)
-        split[k].append((t1 - t0, time.perf_counter() - t1))
+        return t1 - t0, time.perf_counter() - t1
 
-    split = {k: [] for k in sides}
-    for k in sides: train_and_eval(k)  # first step and first evaluation of each side: the compiled one compiles both
-    first = {k: split[k][0][0] for k in sides}; first_eval = {k: split[k][0][1] for k in sides}
-    split = {k: [] for k in sides}
+    firsts = {k: train_and_eval(k) for k in sides}  # the compiled side compiles both graphs here
+    first, first_eval = ({k: v[i] for k, v in firsts.items()} for i in (0, 1))
     for k in sides: evaluate(k)  # one more warm evaluation each
-    alternate({k: (lambda k=k: train_and_eval(k)) for k in sides}, a.steps, log=lambda m: print(m, flush=True))
+    split = {k: [] for k in sides}
+    alternate({k: (lambda k=k: split[k].append(train_and_eval(k))) for k in sides}, a.steps,
+              log=lambda m: print(m, flush=True))
     times = {k: [t for t, _ in v] for k, v in split.items()}
     eval_times = {k: [e for _, e in v] for k, v in split.items()}
     med = {k: statistics.median(v) for k, v in times.items()}
