@@ -64,6 +64,7 @@ def main():
                    help="our padded side (default: train --minutes's, %(default)s, chosen on fold 0 of seed 11)")
     p.add_argument('--lr-ours', type=float, default=1e-3, help='our learning rate (default: the CLI\'s, %(default)s)')
     p.add_argument('--recipe-ours', default='bce-lovasz', help="our recipe's name (default: the CLI's, %(default)s)")
+    p.add_argument('--scse-ours', action='store_true', help="scSE attention in our decoder (the CLI's --scse)")
     p.add_argument('--limit', type=int, default=None, help='first N ids only (smoke runs)')
     a = results_option(p).parse_args()
     a.data = find_tgs(a.data) or (ROOT.parent/'shared'/'tgs')
@@ -77,8 +78,8 @@ def main():
     amp = amp_dtype('cpu') is not None
     args = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(a).items() if k not in ('results', 'sides')}
     args['data'] = a.data.name
-    ours = dict(bs=a.bs_ours, size=a.size_ours, lr=a.lr_ours, recipe=a.recipe_ours)
-    lever = ''.join(f'_{k}{v:g}' if isinstance(v, float) else f'_{k}{v}'
+    ours = dict(bs=a.bs_ours, size=a.size_ours, lr=a.lr_ours, recipe=a.recipe_ours, scse=a.scse_ours)
+    lever = ''.join(f'_{k}' if isinstance(v, bool) else f'_{k}{v:g}' if isinstance(v, float) else f'_{k}{v}'
                     for k, v in ours.items() if v != p.get_default(f'{k}_ours')) # a lever's own file
     name = f'fold{a.fold}_seed{a.seed}_{a.minutes:g}min' + (f'_limit{a.limit}' if a.limit else '')
     for side in a.sides:

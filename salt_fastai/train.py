@@ -136,9 +136,9 @@ class Stage:
 
 MIN_SECOND_STAGE = 10 # fewer epochs: the two-stage recipes train their first stage only
 
-def _two_stage(first, second):
+def _two_stage(first, second, share=0.6): # `share`: the first stage's part of the epochs
     def recipe(epochs, lr):
-        n1 = epochs if epochs < MIN_SECOND_STAGE else round(epochs * 0.6)
+        n1 = epochs if epochs < MIN_SECOND_STAGE else round(epochs * share)
         return [Stage(first, n1, lr)] + ([Stage(second, epochs - n1, lr / 2)] if epochs > n1 else [])
     return recipe
 
@@ -146,6 +146,7 @@ RECIPES = {
     'bce-lovasz': _two_stage('bce+lovasz', 'lovasz'),
     'bce-symmetric-lovasz': _two_stage('bce+lovasz', 'symmetric-lovasz'),
     'bce-elu-lovasz': _two_stage('bce+lovasz', 'elu-lovasz'),
+    'bce-long-lovasz': _two_stage('bce+lovasz', 'lovasz', share=0.4), # the Lovasz stage from 40% of the epochs
     'lovasz': lambda epochs, lr: [Stage('lovasz', epochs, lr)],
     'bce': lambda epochs, lr: [Stage('bce', epochs, lr)],
 }

@@ -156,7 +156,8 @@ def row_budget(r):
            f"post-processing: {f['crossfit_score']:.3f}")
     if f['side'] == 'ours':
         stages = ' + '.join(f"{e} {loss}" for loss, e, _ in f['stages'])
-        return [what, f"`train --minutes {a['minutes']:g}` (batch {a['bs_ours']}, {a['size_ours']}×{a['size_ours']}): "
+        return [what, f"`train --minutes {a['minutes']:g}{' --scse' if a.get('scse_ours') else ''}` (batch {a['bs_ours']}, "
+                f"{a['size_ours']}×{a['size_ours']}): "
                 f"{stages} epochs, whole fold in {f['wall']:.0f} s", '', res,
                 (f"≥ 0.78 cross-fitted in 60 min ({'met' if f['crossfit_score'] >= 0.78 else 'not met'})"
                  if a['minutes'] >= 60 else '')]
