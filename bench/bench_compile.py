@@ -23,13 +23,14 @@ if '--warm-cache' not in sys.argv: os.environ['TORCHINDUCTOR_FORCE_DISABLE_CACHE
 import torch
 import torch.nn as nn
 
+from salt_fastai.train import BUDGET_ARCH
 from bench_model import alternate, batch  # bench/bench_model.py: its batch and its alternating timing loop
 from hardware import hardware_str, record, results_option  # bench/hardware.py (scripts run as `python bench/NAME.py`)
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('--arch', default='resnet34', help='timm encoder (default: %(default)s)')
+    p.add_argument('--arch', default=BUDGET_ARCH, help="timm encoder (default: train --minutes's, %(default)s)")
     p.add_argument('--bs', type=int, default=32, help="batch size (default: train --minutes's, %(default)s)")
     p.add_argument('--size', type=int, default=101, help="image side (default: train --minutes's, %(default)s)")
     p.add_argument('--steps', type=int, default=16, help='timed steps per side (default: %(default)s)')

@@ -1,8 +1,8 @@
 """Held-out TGS score against a wall-clock budget: `train_fold(minutes=M)` (what `salt-fastai train --minutes M`
 runs) against a plain smp U-Net given the same M minutes, both in this one process, on a fold that chose nothing.
 
-- **ours**: `train_fold(path, fold, arch='resnet34', minutes=M, pretrained=False, seed=S)`, what `train --minutes`
-  runs by default (batch 32, 101×101 unpadded, recipe 'bce-lovasz', bf16 autocast where the CPU has it natively). Its
+- **ours**: `train_fold(path, fold, minutes=M, pretrained=False, seed=S)`, what `train --minutes` runs by default
+  (resnet34, batch 32, 101×101 unpadded, recipe 'bce-lovasz', bf16 autocast where the CPU has it natively). Its
   `TimeBudget` fits the epochs and stages to the budget as it runs; its wall time covers data loading, model
   building, training, the flip-TTA out-of-fold pass and the threshold search.
 - **baseline**: `bench/quality.py`'s plain smp U-Net loop (resnet34 from scratch, BCE+Dice, fused Adam one-cycle,
@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from salt_fastai.data import find_tgs, read_tgs
+from salt_fastai.train import BUDGET_ARCH
 from hardware import record, results_option  # bench/hardware.py (scripts run as `python bench/NAME.py`)
 from quality import BS, CHOSEN_ON, calibrate, crossfit_score, run_baseline, seed_everything, select  # bench/quality.py
 
@@ -58,7 +59,8 @@ def main():
     p.add_argument('--seed', type=int, default=11, help="seed of the fold assignment and of both sides' training")
     p.add_argument('--minutes', type=float, default=10., help='wall-clock budget of each side')
     p.add_argument('--sides', nargs='+', choices=['ours', 'baseline'], default=['ours', 'baseline'])
-    p.add_argument('--arch', default='resnet34', help='our encoder (the baseline is resnet34)')
+    p.add_argument('--arch', default=BUDGET_ARCH,
+                   help="our encoder (default: train --minutes's, %(default)s; the baseline is resnet34)")
     p.add_argument('--bs-ours', type=int, default=32, help='our batch size (default: the CLI\'s, %(default)s)')
     p.add_argument('--size-ours', type=int, default=101,
                    help="our padded side (default: train --minutes's, %(default)s, chosen on fold 0 of seed 11)")
@@ -81,6 +83,7 @@ def main():
     ours = dict(bs=a.bs_ours, size=a.size_ours, lr=a.lr_ours, recipe=a.recipe_ours, scse=a.scse_ours)
     lever = ''.join(f'_{k}' if isinstance(v, bool) else f'_{k}{v:g}' if isinstance(v, float) else f'_{k}{v}'
                     for k, v in ours.items() if v != p.get_default(f'{k}_ours')) # a lever's own file
+    if a.arch != 'resnet34': lever = f'_{a.arch}{lever}' # the baseline's encoder: its runs came first
     name = f'fold{a.fold}_seed{a.seed}_{a.minutes:g}min' + (f'_limit{a.limit}' if a.limit else '')
     for side in a.sides:
         load0 = os.getloadavg()[0]

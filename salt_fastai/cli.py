@@ -46,7 +46,8 @@ RECIPE_NAMES = ('bce-lovasz', 'bce-symmetric-lovasz', 'bce-elu-lovasz', 'bce-lon
 
 def _model_args(p):
     g = p.add_argument_group('model')
-    g.add_argument('--arch', default='inception_resnet_v2', help='timm encoder name (default: %(default)s)')
+    g.add_argument('--arch', default=None,
+                   help='timm encoder name (default: inception_resnet_v2, or resnet34 with --minutes)')
     g.add_argument('--pretrained', action='store_true',
                    help="start from ImageNet weights (timm's cache or --pretrained-file)")
     g.add_argument('--pretrained-file', default=None, help='local file with the encoder weights')

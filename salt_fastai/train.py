@@ -27,10 +27,11 @@ from .metrics import TGSScore, best_postprocess, tgs_score
 from .model import SaltUnet, salt_learner, save_checkpoint, load_checkpoint, predict_probs
 
 # %% auto #0
-__all__ = ['LOSSES', 'MIN_SECOND_STAGE', 'RECIPES', 'RUN_FILES', 'BUDGET_SIZE', 'amp_dtype', 'AutocastMixedPrecision',
-           'RunCheckpoints', 'EpochCSVLogger', 'NonFiniteLoss', 'StopOnNonFinite', 'Stage', 'make_recipe', 'TimeBudget',
-           'predict_valid', 'update_threshold', 'RunConfigError', 'data_fingerprint', 'fold_config', 'check_fold',
-           'resume_point', 'fold_learner', 'fit_stages', 'fold_result', 'train_fold', 'train_cv']
+__all__ = ['LOSSES', 'MIN_SECOND_STAGE', 'RECIPES', 'RUN_FILES', 'BUDGET_SIZE', 'BUDGET_ARCH', 'amp_dtype',
+           'AutocastMixedPrecision', 'RunCheckpoints', 'EpochCSVLogger', 'NonFiniteLoss', 'StopOnNonFinite', 'Stage',
+           'make_recipe', 'TimeBudget', 'predict_valid', 'update_threshold', 'RunConfigError', 'data_fingerprint',
+           'fold_config', 'check_fold', 'resume_point', 'fold_learner', 'fit_stages', 'fold_result', 'train_fold',
+           'train_cv']
 
 # %% ../nbs/05_train.ipynb #c7efaaff
 def amp_dtype(device=None # a torch device; default: CUDA if available, else CPU
@@ -425,11 +426,12 @@ def fold_result(learn, folder:Path, stages:list, recipe, fold:int, arch:str, tta
 
 # %% ../nbs/05_train.ipynb #0e1441c3
 BUDGET_SIZE = 101 # `minutes`' default side: more of the faster unpadded epochs scored better (the lever table)
+BUDGET_ARCH = 'resnet34' # `minutes`' default encoder: the one every budget figure holds up for (the lever table)
 
 @delegates(SaltUnet)
 def train_fold(path, # data folder in the competition layout
                fold=0, # validation fold
-               arch='inception_resnet_v2', # timm encoder
+               arch=None, # timm encoder (default: 'inception_resnet_v2', or `BUDGET_ARCH` with `minutes`)
                epochs=10, # total epochs of the recipe (ignored when `recipe` is a list of `Stage`s, or with `minutes`)
                minutes=None, # a time budget instead of `epochs`: the fold's result is written within this many minutes
                started=None, # `time.time()` the budget counts from (default: now)
@@ -454,6 +456,7 @@ def train_fold(path, # data folder in the competition layout
     "Train fold `fold` with `recipe` for `epochs`, or as many as fit in `minutes`; its scores and the run's threshold"
     t0 = time.time() if started is None else started
     size = size or (BUDGET_SIZE if minutes else 128)
+    arch = arch or (BUDGET_ARCH if minutes else 'inception_resnet_v2')
     if minutes is not None and (minutes <= 0 or not isinstance(recipe, str)):
         raise ValueError(f"minutes={minutes!r}: a time budget needs minutes > 0 and a recipe name (got {recipe!r})")
     folder = Path(out)/f'fold{fold}'

@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd, pytest
 from test_cli import CLI, run
 from test_faults import _kill_when
+from salt_fastai.train import BUDGET_ARCH
 
 
 @pytest.fixture(scope='module')
@@ -18,8 +19,8 @@ def data(tmp_path_factory):
     return out
 
 
-def _train(data, out, minutes, *extra):
-    return [CLI, 'train', '--data', str(data), '--out', str(out), '--arch', 'resnet18', '--bs', '8',
+def _train(data, out, minutes, *extra, arch='resnet18'):
+    return [CLI, 'train', '--data', str(data), '--out', str(out), *(['--arch', arch] if arch else []), '--bs', '8',
             '--minutes', str(minutes), '--quiet', *map(str, extra)]
 
 
@@ -27,7 +28,8 @@ def _train(data, out, minutes, *extra):
 def test_budget_is_kept(data, tmp_path, fold, minutes):
     out = tmp_path/'run'
     t0 = time.monotonic()
-    r = subprocess.run(_train(data, out, minutes, '--fold', fold, '--n-folds', 3), capture_output=True, text=True)
+    r = subprocess.run(_train(data, out, minutes, '--fold', fold, '--n-folds', 3, arch=None), # --minutes' encoder
+                       capture_output=True, text=True)
     wall = time.monotonic() - t0
     assert r.returncode == 0, r.stderr[-3000:]
     results = [json.loads(p.read_text()) for p in sorted(out.glob('fold*/result.json'))]
@@ -36,7 +38,7 @@ def test_budget_is_kept(data, tmp_path, fold, minutes):
     assert wall <= 1.05 * budget, (wall, budget, [(x['epochs'], x['seconds']) for x in results])
     assert wall >= 0.6 * budget, (wall, budget)  # the budget is used, not left idle
     for res in results:
-        assert res['minutes'] > 0 and res['epoch_seconds'] > 0
+        assert res['minutes'] > 0 and res['epoch_seconds'] > 0 and res['arch'] == BUDGET_ARCH
         assert res['epochs'] == sum(e for _, e, _ in res['stages']) == len(pd.read_csv(out/f"fold{res['fold']}"/'history.csv'))
     assert (out/'threshold.json').exists() and (out/'fold0'/'predictions.png').exists()
 

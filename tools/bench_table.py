@@ -150,18 +150,18 @@ def row_gpu_recipe(r):
 
 def row_budget(r):
     f, a = r['figures'], r['args']
-    what = (f"held-out TGS score after a {a['minutes']:g}-min CPU budget, resnet34 from scratch, real data "
+    what = (f"held-out TGS score after a {a['minutes']:g}-min CPU budget, from scratch, real data "
             f"({f['n_train']} training / {f['n_valid']} held-out ids: fold {a['fold']}, split seed {a['seed']})")
     res = (f"threshold 0.5, no TTA: {f['score']:.3f}; flip TTA: {f['tta_score']:.3f}; flip TTA + cross-fitted "
            f"post-processing: {f['crossfit_score']:.3f}")
     if f['side'] == 'ours':
         stages = ' + '.join(f"{e} {loss}" for loss, e, _ in f['stages'])
-        return [what, f"`train --minutes {a['minutes']:g}{' --scse' if a.get('scse_ours') else ''}` (batch {a['bs_ours']}, "
+        return [what, f"`train --arch {a.get('arch', 'resnet34')} --minutes {a['minutes']:g}{' --scse' if a.get('scse_ours') else ''}` (batch {a['bs_ours']}, "
                 f"{a['size_ours']}×{a['size_ours']}): "
                 f"{stages} epochs, whole fold in {f['wall']:.0f} s", '', res,
                 (f"≥ 0.78 cross-fitted in 60 min ({'met' if f['crossfit_score'] >= 0.78 else 'not met'})"
                  if a['minutes'] >= 60 else '')]
-    return [what, '', f"smp `Unet`, BCE+Dice: {_n(f['epochs'], 'epoch')} (calibrated) in {f['wall']:.0f} s", res, '']
+    return [what, '', f"smp `Unet` resnet34, BCE+Dice: {_n(f['epochs'], 'epoch')} (calibrated) in {f['wall']:.0f} s", res, '']
 
 
 def row_compile(r):
