@@ -21,7 +21,7 @@ Records `bench/results/budget/fold{F}_seed{S}_{M}min_{side}.json` per side (comm
 them and the README quotes them). The recipe defaults were chosen on fold 4 of seeds 42, 0 and 1; the default
 split here, fold 1 of seed 11, chose nothing.
 """
-import argparse, os, sys, tempfile, time
+import argparse, json, os, sys, tempfile, time
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +29,7 @@ import torch
 
 from salt_fastai.data import find_tgs, read_tgs
 from salt_fastai.train import BUDGET_ARCH
-from hardware import record, results_option  # bench/hardware.py (scripts run as `python bench/NAME.py`)
+from hardware import hardware_info, record, results_option  # bench/hardware.py (scripts run as `python bench/NAME.py`)
 from quality import BS, CHOSEN_ON, calibrate, crossfit_score, run_baseline, seed_everything, select  # bench/quality.py
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -67,7 +67,11 @@ def main():
     p.add_argument('--lr-ours', type=float, default=1e-3, help='our learning rate (default: the CLI\'s, %(default)s)')
     p.add_argument('--recipe-ours', default='bce-lovasz', help="our recipe's name (default: the CLI's, %(default)s)")
     p.add_argument('--scse-ours', action='store_true', help="scSE attention in our decoder (the CLI's --scse)")
+    p.add_argument('--empty-head-ours', action='store_true',
+                   help="our empty-image head, trained as an auxiliary loss only (the CLI's --empty-head)")
     p.add_argument('--limit', type=int, default=None, help='first N ids only (smoke runs)')
+    p.add_argument('--tag', default='', help="appended to the result files' names: runs on another CPU keep "
+                   "their own files (e.g. --tag xeon)")
     a = results_option(p).parse_args()
     a.data = find_tgs(a.data) or (ROOT.parent/'shared'/'tgs')
     if not (a.data/'train.csv').exists():
@@ -80,11 +84,19 @@ def main():
     amp = amp_dtype('cpu') is not None
     args = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(a).items() if k not in ('results', 'sides')}
     args['data'] = a.data.name
-    ours = dict(bs=a.bs_ours, size=a.size_ours, lr=a.lr_ours, recipe=a.recipe_ours, scse=a.scse_ours)
+    ours = dict(bs=a.bs_ours, size=a.size_ours, lr=a.lr_ours, recipe=a.recipe_ours, scse=a.scse_ours,
+                empty_head=a.empty_head_ours)
     lever = ''.join(f'_{k}' if isinstance(v, bool) else f'_{k}{v:g}' if isinstance(v, float) else f'_{k}{v}'
                     for k, v in ours.items() if v != p.get_default(f'{k}_ours')) # a lever's own file
     if a.arch != 'resnet34': lever = f'_{a.arch}{lever}' # the baseline's encoder: its runs came first
     name = f'fold{a.fold}_seed{a.seed}_{a.minutes:g}min' + (f'_limit{a.limit}' if a.limit else '')
+    if a.tag: name += f'_{a.tag}'
+    runs = {side: f'{name}_{side}' + (lever if side == 'ours' else '') for side in a.sides}
+    cpu = hardware_info()['cpu']
+    for side, run in runs.items(): # a run on another CPU never replaces a figure measured on this one's files
+        old = a.results/'budget'/f'{run}.json'
+        if old.exists() and (was := json.loads(old.read_text())['hardware']['cpu']) != cpu:
+            raise SystemExit(f'{old}: measured on {was}, this machine is {cpu}; give --tag to keep both results')
     for side in a.sides:
         load0 = os.getloadavg()[0]
         print(f'{side}: {a.minutes:g} min on {len(tr)} training / {len(va)} held-out ids (fold {a.fold}, seed {a.seed})',
@@ -100,8 +112,7 @@ def main():
             r.pop('epoch_times', None)
         r.update(side=side, load_average_before=load0, chose_defaults=(a.fold, a.seed) in CHOSEN_ON)
         print({k: v for k, v in r.items() if k != 'crossfit_chosen'}, flush=True)
-        record('budget', {**args, 'side': side}, r, run=f'{name}_{side}' + (lever if side == 'ours' else ''),
-               results=a.results)
+        record('budget', {**args, 'side': side}, r, run=runs[side], results=a.results)
 
 
 if __name__ == '__main__':

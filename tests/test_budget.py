@@ -4,7 +4,7 @@ short of the budget; a killed budget run resumes with its plan and the time it h
 
 These are checks of what the command promises about time, on this machine, whatever its speed: the epochs are
 fitted to the machine as the run goes, so a slow or busy machine trains fewer of them, not longer."""
-import json, os, signal, subprocess, time
+import json, os, signal, subprocess, sys, time
 from pathlib import Path
 import pandas as pd, pytest
 from test_cli import CLI, run
@@ -60,3 +60,18 @@ def test_killed_budget_run_resumes(data, tmp_path):
     res = json.loads((fold/'result.json').read_text())
     assert time.monotonic() - t0 <= 1.05 * (60 - last['spent']) + 10, res  # the time left, and the restart's imports
     assert pd.read_csv(hist).shape[0] == res['epochs'] >= 2
+
+
+def test_bench_keeps_another_cpus_result(data, tmp_path):
+    """`bench/budget.py` never replaces a figure measured on another CPU: it stops before training, names the file
+    and asks for `--tag`, and the file stays as it was"""
+    old = tmp_path/'budget'/'fold1_seed11_1min_ours.json'
+    old.parent.mkdir(parents=True)
+    text = json.dumps(dict(hardware=dict(cpu='Another CPU'), figures={}))
+    old.write_text(text)
+    bench = Path(__file__).resolve().parents[1]/'bench'/'budget.py'
+    r = subprocess.run([sys.executable, str(bench), '--data', str(data), '--minutes', '1', '--sides', 'ours',
+                        '--results', str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert r.returncode != 0, r.stdout[-2000:]
+    assert str(old) in r.stderr and 'measured on Another CPU' in r.stderr and '--tag' in r.stderr, r.stderr[-2000:]
+    assert old.read_text() == text and [p.name for p in old.parent.iterdir()] == [old.name]

@@ -28,10 +28,10 @@ def load(path:Path) -> dict:
 
 
 def hardware_cell(res:dict) -> str:
-    "CPU model, cores, native bf16 or not (AVX2 only), GPU where one ran, and the load average when the run ended"
+    "CPU model, cores, native bf16 (and AMX tiles) or not (AVX2 only), GPU where one ran, and the load average when the run ended"
     h = res.get('hardware') or {}
     flags = h.get('cpu_flags') or []
-    if h.get('cpu_native_bf16'): kind = 'native bf16'
+    if h.get('cpu_native_bf16'): kind = 'native bf16' + (' and AMX' if 'amx_bf16' in flags else '')
     elif 'avx512f' in flags: kind = 'AVX512, no native bf16'
     elif 'avx2' in flags: kind = 'AVX2 only, no native bf16'
     else: kind = 'no native bf16'
