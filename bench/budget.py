@@ -21,23 +21,25 @@ Records `bench/results/budget/fold{F}_seed{S}_{M}min_{side}.json` per side (comm
 them and the README quotes them). The recipe defaults were chosen on fold 4 of seeds 42, 0 and 1; the default
 split here, fold 1 of seed 11, chose nothing.
 """
-import argparse, json, os, sys, tempfile, time
+import argparse, inspect, json, os, sys, tempfile, time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from salt_fastai.data import find_tgs, read_tgs
-from salt_fastai.train import BUDGET_ARCH
+from salt_fastai.data import find_tgs, read_tgs, salt_aug_transforms
+from salt_fastai.train import BUDGET_ARCH, PSEUDO_MAX_UNCERTAIN
 from hardware import hardware_info, record, results_option  # bench/hardware.py (scripts run as `python bench/NAME.py`)
 from quality import BS, CHOSEN_ON, calibrate, crossfit_score, run_baseline, seed_everything, select  # bench/quality.py
 
 ROOT = Path(__file__).resolve().parents[1]
+MAX_ZOOM = inspect.signature(salt_aug_transforms).parameters['max_zoom'].default
 
 
 def run_ours(path, fold, seed, minutes, limit, arch, **kw):
     "`train_fold` with a time budget; its held-out scores and what its budget chose"
     from salt_fastai.train import train_fold
+    if (zoom := kw.pop('max_zoom', MAX_ZOOM)) != MAX_ZOOM: kw['aug'] = dict(max_zoom=zoom)
     seed_everything(seed)
     with tempfile.TemporaryDirectory(prefix='salt_budget_') as out:
         t0 = time.time()
@@ -48,6 +50,7 @@ def run_ours(path, fold, seed, minutes, limit, arch, **kw):
         cf, cf_chosen = crossfit_score(oof['probs'].astype(np.float32), oof['masks'], seed)
     return dict(score=r['score'], tta_score=r['tta_score'], crossfit_score=cf, crossfit_chosen=cf_chosen,
                 tuned_score=r['tuned_score'], epochs=r['epochs'], stages=r['stages'], epoch_seconds=r['epoch_seconds'],
+                n_pseudo=r['n_pseudo'],
                 wall=wall, budget_s=minutes * 60, n_train=r['n_train'], n_valid=r['n_valid'], amp=r['amp'], settings=kw)
 
 
@@ -69,6 +72,13 @@ def main():
     p.add_argument('--scse-ours', action='store_true', help="scSE attention in our decoder (the CLI's --scse)")
     p.add_argument('--empty-head-ours', action='store_true',
                    help="our empty-image head, trained as an auxiliary loss only (the CLI's --empty-head)")
+    p.add_argument('--max-zoom-ours', type=float, default=MAX_ZOOM,
+                   help="our augmentations' largest zoom (default: salt_aug_transforms', %(default)s)")
+    p.add_argument('--wd-ours', type=float, default=None,
+                   help="our decoupled weight decay (default: the optimizer's, 0.01)")
+    p.add_argument('--pseudo-uncertain-ours', type=float, default=PSEUDO_MAX_UNCERTAIN,
+                   help="with a pseudo-label recipe: the largest part of a test image's pixels with 0.2 < p < 0.8 "
+                   "(default: %(default)s)")
     p.add_argument('--limit', type=int, default=None, help='first N ids only (smoke runs)')
     p.add_argument('--tag', default='', help="appended to the result files' names: runs on another CPU keep "
                    "their own files (e.g. --tag xeon)")
@@ -85,7 +95,8 @@ def main():
     args = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(a).items() if k not in ('results', 'sides')}
     args['data'] = a.data.name
     ours = dict(bs=a.bs_ours, size=a.size_ours, lr=a.lr_ours, recipe=a.recipe_ours, scse=a.scse_ours,
-                empty_head=a.empty_head_ours)
+                empty_head=a.empty_head_ours, wd=a.wd_ours, max_zoom=a.max_zoom_ours,
+                pseudo_uncertain=a.pseudo_uncertain_ours)
     lever = ''.join(f'_{k}' if isinstance(v, bool) else f'_{k}{v:g}' if isinstance(v, float) else f'_{k}{v}'
                     for k, v in ours.items() if v != p.get_default(f'{k}_ours')) # a lever's own file
     if a.arch != 'resnet34': lever = f'_{a.arch}{lever}' # the baseline's encoder: its runs came first

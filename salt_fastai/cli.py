@@ -41,8 +41,8 @@ class SaltArgumentParser(argparse.ArgumentParser):
     def error(self, message): self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 # %% ../nbs/07_cli.ipynb #b11491b9
-RECIPE_NAMES = ('bce-lovasz', 'bce-symmetric-lovasz', 'bce-elu-lovasz', 'bce-long-lovasz', 'lovasz',
-                'bce') # the keys of `train.RECIPES`
+RECIPE_NAMES = ('bce-lovasz', 'bce-symmetric-lovasz', 'bce-elu-lovasz', 'bce-long-lovasz', 'bce-lovasz-pseudo',
+                'lovasz', 'bce') # the keys of `train.RECIPES`
 
 def _model_args(p):
     g = p.add_argument_group('model')

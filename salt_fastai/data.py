@@ -25,7 +25,8 @@ from fastai.torch_core import show_image
 
 # %% auto #0
 __all__ = ['IMG_MEAN', 'IMG_STD', 'find_tgs', 'assign_folds', 'read_tgs', 'TensorSeismic', 'channel_stats', 'seismic_tensor',
-           'ReflectPad', 'SeismicLighting', 'salt_aug_transforms', 'TGSArrays', 'SeismicBlock', 'salt_dls']
+           'ReflectPad', 'SeismicLighting', 'salt_aug_transforms', 'TGSArrays', 'SeismicBlock', 'salt_dls',
+           'model_inputs']
 
 # %% ../nbs/00_data.ipynb #fc0cc0a4
 def find_tgs(path=None, # a folder in the competition layout; if None, `$TGS_DATA` or `shared/tgs` above the cwd
@@ -185,6 +186,20 @@ def SeismicBlock(n_in=1, # input channels: 1 image, 2 +depth, 3 +row ramp
     return TransformBlock(type_tfms=[], batch_tfms=[IntToFloatTensor, Normalize.from_stats(*channel_stats(n_in))])
 
 # %% ../nbs/00_data.ipynb #758a5624
+def _add_pseudo(arrays, path, ids, masks) -> list:
+    "Load test images `ids` into `arrays` with `masks` as their labels; the ids"
+    ids, masks = list(ids), np.asarray(masks, dtype=np.uint8)
+    if masks.shape != (len(ids), TGS_SIZE, TGS_SIZE) or masks.max(initial=0) > 1:
+        raise ValueError(f"pseudo: expected (ids, {{0,1}} masks [N,101,101]), got {len(ids)} ids, masks {masks.shape}")
+    if clash := set(ids) & set(arrays.ids): raise ValueError(f"pseudo: labelled train ids {_short(sorted(clash))}")
+    z = pd.read_csv(Path(path)/'depths.csv', dtype={'id': str}).set_index('id').z
+    test = TGSArrays(path, ids, split='test', masks=False)
+    arrays.images.update(test.images); arrays.masks.update(zip(ids, masks))
+    arrays.depths.update({i: float(z.get(i, 0.)) for i in ids})
+    return ids
+
+def _augs(aug): return (salt_aug_transforms(**aug) if isinstance(aug, dict) else salt_aug_transforms()) if aug else None
+
 def salt_dls(path, # a folder in the competition layout
              fold=0, # the validation fold
              n_folds=5, # number of stratified folds
@@ -193,17 +208,20 @@ def salt_dls(path, # a folder in the competition layout
              n_in=1, # input channels: 1 image, 2 +depth, 3 +row ramp
              seed=42, # seed of the fold assignment
              limit=None, # use only the first `limit` ids of train.csv (quick runs)
-             aug=True, # training augmentations from `salt_aug_transforms`
+             aug=True, # training augmentations from `salt_aug_transforms` (a dict: its arguments)
              check_rle=True, # check every mask PNG against its train.csv RLE
              num_workers=None, # None: 0 on CPU (the data is in memory), up to 8 when a CUDA GPU trains
+             pseudo=None, # `(ids, masks)`: test images and predicted `[N,101,101]` masks to train on too
              **kwargs, # passed to `DataBlock.dataloaders`
             ) -> DataLoaders:
-    "fastai `DataLoaders` for the TGS training set with fold `fold` held out"
+    "fastai `DataLoaders` for the TGS training set with fold `fold` held out (and `pseudo`-labelled test images)"
     if not 0 <= fold < n_folds: raise ValueError(f"fold must be in 0..{n_folds-1}, got {fold}")
     df = read_tgs(path, n_folds=n_folds, seed=seed)
     if limit is not None: df = df.iloc[:limit].reset_index(drop=True)
     arrays = TGSArrays(path, df.id, n_in=n_in, depths=dict(zip(df.id, df.z)))
     if check_rle: arrays.check_rle(df.rle)
+    items = df.id.tolist()
+    if pseudo is not None: items += _add_pseudo(arrays, path, *pseudo) # after the labelled ids: `valid_idx` holds
     valid_idx = np.flatnonzero(df.fold.values == fold)
     if len(valid_idx) == 0 or len(valid_idx) == len(df):
         raise TGSDataError(f"{path}: fold {fold} leaves an empty training or validation set ({len(df)} ids)")
@@ -211,8 +229,22 @@ def salt_dls(path, # a folder in the competition layout
     dblock = DataBlock(blocks=(SeismicBlock(n_in), MaskBlock(codes=['sediment', 'salt'])),
                        get_x=partial(TGSArrays.x, arrays), get_y=partial(TGSArrays.y, arrays),
                        splitter=IndexSplitter(valid_idx),
-                       item_tfms=ReflectPad(size), batch_tfms=salt_aug_transforms() if aug else None)
+                       item_tfms=ReflectPad(size), batch_tfms=_augs(aug))
     if num_workers is None: num_workers = min(8, os.cpu_count() or 1) if torch.cuda.is_available() else 0
-    dls = dblock.dataloaders(df.id.tolist(), bs=bs, num_workers=num_workers, **kwargs)
-    dls.n_in, dls.size, dls.fold, dls.df = n_in, size, fold, df
+    dls = dblock.dataloaders(items, bs=bs, num_workers=num_workers, **kwargs)
+    dls.n_in, dls.size, dls.fold, dls.df, dls.n_pseudo = n_in, size, fold, df, len(items) - len(df)
     return dls
+
+# %% ../nbs/00_data.ipynb #5e1d0a02
+def model_inputs(images:np.ndarray, # uint8 `[N,101,101]`
+                 depths=None, # depth of each image (needed when `n_in>1`)
+                 n_in=1, # input channels of the model
+                 size=128, # padded side the model was trained on
+                ) -> torch.Tensor:
+    "Normalised, reflect-padded model inputs `[N, n_in, size, size]` for raw images"
+    depths = np.zeros(len(images)) if depths is None else np.asarray(depths, dtype=float)
+    x = torch.stack([seismic_tensor(im, z, n_in) for im, z in zip(images, depths)]).float() / 255.
+    b, a = pad_amounts(size)
+    if b or a: x = F.pad(x, (b, a, b, a), mode='reflect')
+    return Normalize.from_stats(*channel_stats(n_in), cuda=False)(TensorImage(x))
+

@@ -9,19 +9,16 @@ from __future__ import annotations
 import json, os
 from pathlib import Path
 import numpy as np, pandas as pd, torch
-import torch.nn.functional as F
-from fastai.data.transforms import Normalize
-from fastai.vision.core import TensorImage
-from .core import (TGS_SIZE, atomic_path, crop_pad, pad_amounts, postprocess, make_submission,
+from .core import (TGS_SIZE, atomic_path, crop_pad, postprocess, make_submission,
                               read_test_images)
-from .data import load_image, seismic_tensor, channel_stats, rle_decode, check_layout, TGSDataError
+from .data import load_image, model_inputs, rle_decode, check_layout, TGSDataError
 from .model import load_checkpoint, predict_probs
 from .metrics import best_postprocess
 from fastprogress.fastprogress import progress_bar
 
 # %% auto #0
-__all__ = ['run_checkpoints', 'load_run', 'model_inputs', 'predict_folder', 'plot_predictions', 'plot_history',
-           'plot_postprocess', 'run_figures', 'check_submission', 'predict_run']
+__all__ = ['run_checkpoints', 'load_run', 'predict_folder', 'plot_predictions', 'plot_history', 'plot_postprocess', 'run_figures',
+           'check_submission', 'predict_run']
 
 # %% ../nbs/06_inference.ipynb #cc5a182d
 def run_checkpoints(run # a run directory or one checkpoint file
@@ -44,18 +41,6 @@ def load_run(run, # a run directory or one checkpoint file
     return [m.eval() for m, _ in loaded], [meta for _, meta in loaded], info
 
 # %% ../nbs/06_inference.ipynb #43236791
-def model_inputs(images:np.ndarray, # uint8 `[N,101,101]`
-                 depths=None, # depth of each image (needed when `n_in>1`)
-                 n_in=1, # input channels of the model
-                 size=128, # padded side the model was trained on
-                ) -> torch.Tensor:
-    "Normalised, reflect-padded model inputs `[N, n_in, size, size]` for raw images"
-    depths = np.zeros(len(images)) if depths is None else np.asarray(depths, dtype=float)
-    x = torch.stack([seismic_tensor(im, z, n_in) for im, z in zip(images, depths)]).float() / 255.
-    b, a = pad_amounts(size)
-    if b or a: x = F.pad(x, (b, a, b, a), mode='reflect')
-    return Normalize.from_stats(*channel_stats(n_in), cuda=False)(TensorImage(x))
-
 def predict_folder(images:np.ndarray, # uint8 `[N,101,101]`
                    models:list, # models from `load_run`
                    metas:list, # their metas (`n_in`, `size`)

@@ -20,18 +20,18 @@ from fastai.callback.tracker import TrackerCallback
 import fastai.callback.schedule  # adds `Learner.fit_one_cycle`
 from fastai.torch_core import set_seed, rank_distrib, num_distrib
 from fastprogress.fastprogress import progress_bar
-from .core import atomic_path, crop_pad, write_json
-from .data import salt_dls
+from .core import atomic_path, crop_pad, read_test_images, write_json
+from .data import model_inputs, salt_dls
 from .losses import BCELovaszLoss, LovaszHingeLoss, SymmetricLovaszLoss
 from .metrics import TGSScore, best_postprocess, tgs_score
 from .model import SaltUnet, salt_learner, save_checkpoint, load_checkpoint, predict_probs
 
 # %% auto #0
-__all__ = ['LOSSES', 'MIN_SECOND_STAGE', 'RECIPES', 'RUN_FILES', 'BUDGET_SIZE', 'BUDGET_ARCH', 'amp_dtype',
-           'AutocastMixedPrecision', 'RunCheckpoints', 'EpochCSVLogger', 'NonFiniteLoss', 'StopOnNonFinite', 'Stage',
-           'make_recipe', 'TimeBudget', 'predict_valid', 'update_threshold', 'RunConfigError', 'data_fingerprint',
-           'fold_config', 'check_fold', 'resume_point', 'fold_learner', 'fit_stages', 'fold_result', 'train_fold',
-           'train_cv']
+__all__ = ['LOSSES', 'MIN_SECOND_STAGE', 'MIN_PSEUDO_STAGE', 'RECIPES', 'PSEUDO_MAX_UNCERTAIN', 'RUN_FILES', 'BUDGET_SIZE',
+           'BUDGET_ARCH', 'amp_dtype', 'AutocastMixedPrecision', 'RunCheckpoints', 'EpochCSVLogger', 'NonFiniteLoss',
+           'StopOnNonFinite', 'Stage', 'make_recipe', 'TimeBudget', 'predict_valid', 'update_threshold',
+           'pseudo_labels', 'RunConfigError', 'data_fingerprint', 'fold_config', 'check_fold', 'resume_point',
+           'fold_learner', 'fit_stages', 'fold_result', 'train_fold', 'train_cv']
 
 # %% ../nbs/05_train.ipynb #c7efaaff
 def amp_dtype(device=None # a torch device; default: CUDA if available, else CPU
@@ -131,6 +131,7 @@ class Stage:
     loss: str = 'bce+lovasz' # a key of `LOSSES`
     epochs: int = 10 # epochs of this stage
     lr: float = 1e-3 # maximum learning rate of the cycle
+    pseudo: bool = False # also train on the test images the best model so far is sure about (`pseudo_labels`)
     def loss_func(self):
         if self.loss not in LOSSES: raise ValueError(f"Stage.loss must be one of {list(LOSSES)}, got {self.loss!r}")
         return LOSSES[self.loss]()
@@ -143,11 +144,21 @@ def _two_stage(first, second, share=0.6): # `share`: the first stage's part of t
         return [Stage(first, n1, lr)] + ([Stage(second, epochs - n1, lr / 2)] if epochs > n1 else [])
     return recipe
 
+MIN_PSEUDO_STAGE = 15 # fewer epochs: the pseudo-label recipe has no pseudo-label stage
+
+def _pseudo(share=0.3): # `share`: the pseudo-label stage's part of the epochs (and of the time, as they are longer)
+    def recipe(epochs, lr):
+        n3 = round(epochs * share) if epochs >= MIN_PSEUDO_STAGE else 0
+        first = _two_stage('bce+lovasz', 'lovasz')(epochs - n3, lr)
+        return first + ([Stage('lovasz', n3, lr / 2, pseudo=True)] if n3 else [])
+    return recipe
+
 RECIPES = {
     'bce-lovasz': _two_stage('bce+lovasz', 'lovasz'),
     'bce-symmetric-lovasz': _two_stage('bce+lovasz', 'symmetric-lovasz'),
     'bce-elu-lovasz': _two_stage('bce+lovasz', 'elu-lovasz'),
     'bce-long-lovasz': _two_stage('bce+lovasz', 'lovasz', share=0.4), # the Lovasz stage from 40% of the epochs
+    'bce-lovasz-pseudo': _pseudo(), # 'bce-lovasz', then Lovasz on the training and pseudo-labelled test images
     'lovasz': lambda epochs, lr: [Stage('lovasz', epochs, lr)],
     'bce': lambda epochs, lr: [Stage('bce', epochs, lr)],
 }
@@ -176,13 +187,16 @@ class TimeBudget(Callback):
                  clock=time.time, # the clock (a fake one in tests)
                 ):
         store_attr(); self.durations, self.valid_times, self.stage, self.last, self.batch_times = [], [], 0, None, []
+        # `durations`: (seconds, validation seconds, training batches) of each epoch measured whole
 
     @property
     def spent(self): return self.clock() - self.start
 
     def epoch_seconds(self) -> float|None:
-        "Seconds an epoch takes: the mean of the last three, or an estimate from the first batches"
-        if self.durations: return float(np.mean(self.durations[-3:]))
+        "Seconds an epoch of today's training set takes: from the last three epochs, or from the first batches"
+        if self.durations: # per training batch, as a pseudo-label stage's epochs are longer
+            per_batch = np.mean([(d - v) / n for d, v, n in self.durations[-3:]])
+            return float(per_batch * len(self.dls.train) + np.mean([v for _, v, _ in self.durations[-3:]]))
         if len(self.batch_times) < 2: return None
         per_batch = (self.batch_times[-1] - self.batch_times[0]) / (len(self.batch_times) - 1)
         return per_batch * (self.n_iter + 0.5 * len(self.dls.valid)) # a validation batch: a forward pass, no backward
@@ -204,14 +218,17 @@ class TimeBudget(Callback):
         new = make_recipe(self.recipe, total, self.lr)
         cur = total - prior if s >= len(new) - 1 else new[s].epochs
         cur = max(cur, epoch) # the epochs of this stage already trained stay
-        rest = total - prior - cur
-        stages[:] = (stages[:s] + [replace(stages[s], epochs=cur)]
-                     + ([new[s+1]] if rest > 0 and s + 1 < len(new) else []))
-        if len(stages) > s + 1: stages[s+1] = replace(stages[s+1], epochs=rest)
+        later, extra = [], total - prior - cur - sum(st.epochs for st in new[s+1:]) # the stages after this one
+        for st in new[s+1:]:
+            n = st.epochs + extra; extra = min(n, 0) # epochs this stage kept from an earlier plan come off the next
+            if n > 0: later.append(replace(st, epochs=n))
+        stages[:] = stages[:s] + [replace(stages[s], epochs=cur)] + later
 
     def before_train(self):
         now = self.clock()
-        if self.last is not None: self.durations.append(now - self.last)
+        if self.last is not None:
+            self.durations.append((now - self.last, (self.valid_times or [0.])[-1], self.n_batches))
+        self.n_batches = len(self.dls.train)
         self.batch_times = []
         self.plan(now, self.epoch)
         n = self.stages[self.stage].epochs
@@ -230,6 +247,7 @@ class TimeBudget(Callback):
 
     def before_validate(self): self.valid_start = self.clock()
     def after_validate(self): self.valid_times.append(self.clock() - self.valid_start)
+    def after_fit(self): self.last = None # the pause between stages (a checkpoint to load, pseudo-labels) is no epoch
 
 
 # %% ../nbs/05_train.ipynb #8ef69ba1
@@ -261,6 +279,34 @@ def update_threshold(run, # a run directory
     write_json(res, run/'threshold.json')
     return res
 
+# %% ../nbs/05_train.ipynb #9a5e0d01
+PSEUDO_MAX_UNCERTAIN = 0.02 # a test image is pseudo-labelled when at most this part of its pixels has 0.2 < p < 0.8
+
+def pseudo_labels(learn, # its model labels the test images (`fit_stages` loads the best checkpoint first)
+                  path, # data folder with `test/images`, `sample_submission.csv`, `depths.csv`
+                  folder:Path, # the fold's folder: the labels are kept in its `pseudo.npz`
+                  max_uncertain=PSEUDO_MAX_UNCERTAIN, # largest part of an image's pixels with 0.2 < p < 0.8
+                  bs=64, # batch size of the prediction
+                 ) -> tuple[list, np.ndarray]:
+    "Ids and flip-TTA masks of the test images `learn`'s model is sure about, from `folder/'pseudo.npz'` once made"
+    f = Path(folder)/'pseudo.npz'
+    if f.exists(): # a resumed run trains on the labels it started with
+        with np.load(f) as z: return z['ids'].tolist(), z['masks']
+    ids, images, depths = read_test_images(path)
+    model, dls, dt = getattr(learn.model, 'module', learn.model).eval(), learn.dls, learn.autocast_dtype
+    probs = []
+    with torch.no_grad(), torch.autocast(dls.device.type, dtype=dt, enabled=dt is not None):
+        for i in range(0, len(images), bs):
+            xb = model_inputs(images[i:i+bs], None if depths is None else depths[i:i+bs], dls.n_in, dls.size)
+            probs.append(crop_pad(predict_probs(model, xb.to(dls.device))).float().cpu().numpy())
+    probs = np.concatenate(probs)
+    uncertain = ((probs > 0.2) & (probs < 0.8)).mean((1, 2))
+    keep = uncertain <= max_uncertain
+    ids, masks = np.array(ids)[keep], (probs[keep] > 0.5).astype(np.uint8)
+    with atomic_path(f) as tmp, open(tmp, 'wb') as out:
+        np.savez_compressed(out, ids=ids, masks=masks, uncertain=uncertain)
+    return ids.tolist(), masks
+
 # %% ../nbs/05_train.ipynb #caea3be0
 def _cpu_broadcast(self, t, rank):
     "Broadcast `t` from `rank`, on the device the process group's backend needs (fastai 2.8 assumes NCCL)"
@@ -286,7 +332,7 @@ def _stage_fit(learn, stage, start_epoch, distributed, n_epoch):
     else: learn.fit_one_cycle(n_epoch, stage.lr, start_epoch=start_epoch)
 
 # %% ../nbs/05_train.ipynb #e74ec67d
-RUN_FILES = ('config.json', 'model.pth', 'last.pth', 'history.csv', 'oof.npz', 'result.json') # a fold folder's files
+RUN_FILES = ('config.json', 'model.pth', 'last.pth', 'history.csv', 'pseudo.npz', 'oof.npz', 'result.json') # a fold's
 
 class RunConfigError(ValueError):
     "A fold folder holds a run made with other settings"
@@ -369,10 +415,10 @@ def resume_point(learn, # the fold's `Learner`
 
 # %% ../nbs/05_train.ipynb #68ec6c0b
 def fold_learner(dls, folder:Path, stages:list, arch:str, meta:dict, mixed_precision=True, channels_last=True,
-                 quiet=False, cbs=None, pretrained=False, pretrained_file=None, **model_kwargs):
+                 quiet=False, cbs=None, pretrained=False, pretrained_file=None, wd=None, **model_kwargs):
     "The fold's `Learner`, with checkpoints, the CSV log, the non-finite stop, mixed precision and channels-last"
     learn = salt_learner(dls, arch=arch, pretrained=pretrained, pretrained_file=pretrained_file,
-                         loss_func=stages[0].loss_func(), metrics=TGSScore(), **model_kwargs)
+                         loss_func=stages[0].loss_func(), metrics=TGSScore(), wd=wd, **model_kwargs)
     learn.unfreeze()
     learn.add_cbs([RunCheckpoints(folder, meta, monitor=learn.metrics[0].name), StopOnNonFinite()] + listify(cbs))
     if not rank_distrib(): learn.add_cb(EpochCSVLogger(folder/'history.csv', append=True)) # one log, by rank 0
@@ -382,7 +428,9 @@ def fold_learner(dls, folder:Path, stages:list, arch:str, meta:dict, mixed_preci
     if quiet: learn.remove_cb(ProgressCallback); learn.logger = lambda *a, **k: None
     return learn
 
-def fit_stages(learn, folder:Path, stages:list, start=(0, 0)):
+def fit_stages(learn, folder:Path, stages:list, start=(0, 0),
+               pseudo_dls=None, # a function of `learn` that returns its `DataLoaders` with pseudo-labelled images
+              ):
     "Train `stages` from `start` = (stage, epoch); a stage after the first starts from the best checkpoint"
     first_stage, first_epoch = start
     distributed = num_distrib() > 1
@@ -393,6 +441,9 @@ def fit_stages(learn, folder:Path, stages:list, start=(0, 0)):
         if i > first_stage or first_epoch == 0:
             if i > 0 and (folder/'model.pth').exists(): load_checkpoint(folder/'model.pth', learn.model)
             learn.opt = None
+        if stages[i].pseudo and not getattr(learn.dls, 'n_pseudo', 0): # labelled by the best model so far
+            if pseudo_dls is None: raise ValueError("fit_stages: a Stage with pseudo=True needs `pseudo_dls`")
+            learn.dls = pseudo_dls(learn)
         learn.run_checkpoints.stage = i
         if hasattr(learn, 'epoch_csv_logger'): learn.epoch_csv_logger.stage = i
         if budget is not None: budget.stage = i
@@ -411,14 +462,15 @@ def fold_result(learn, folder:Path, stages:list, recipe, fold:int, arch:str, tta
     with atomic_path(folder/'oof.npz') as tmp, open(tmp, 'wb') as f:
         np.savez_compressed(f, ids=ids, probs=probs, masks=masks)
     threshold, min_size, tuned, _ = best_postprocess(probs.astype(np.float32), masks)
-    dt = learn.autocast_dtype
+    dt, n_pseudo = learn.autocast_dtype, int(getattr(learn.dls, 'n_pseudo', 0))
     res = dict(fold=fold, arch=arch, epochs=sum(s.epochs for s in stages),
                recipe=recipe if isinstance(recipe, str) else 'custom',
                score=float(learn.run_checkpoints.best), tta_score=float(np.mean(tgs_score(probs > 0.5, masks))),
                threshold=threshold, min_size=min_size, tuned_score=tuned, n_valid=int(len(ids)),
-               n_train=int(len(learn.dls.train_ds)), seconds=round(time.time() - (t0 or time.time()), 1),
-               amp=str(dt).replace('torch.', '') if dt else 'fp32', device=str(learn.dls.device),
-               stages=[[s.loss, s.epochs, s.lr] for s in stages], **extra)
+               n_train=int(len(learn.dls.train_ds) - n_pseudo), n_pseudo=n_pseudo,
+               seconds=round(time.time() - (t0 or time.time()), 1), amp=str(dt).replace('torch.', '') if dt else 'fp32',
+               device=str(learn.dls.device), **extra,
+               stages=[[s.loss + ' +pseudo' * s.pseudo, s.epochs, s.lr] for s in stages])
     run_thr = update_threshold(folder.parent) # over every fold of the run so far
     res['run_threshold'], res['run_min_size'] = run_thr['threshold'], run_thr['min_size']
     write_json(res, folder/'result.json')
@@ -437,9 +489,12 @@ def train_fold(path, # data folder in the competition layout
                started=None, # `time.time()` the budget counts from (default: now)
                lr=1e-3, # maximum learning rate of the first stage
                bs=32, # batch size
+               wd=None, # decoupled weight decay (None: the optimizer's, 0.01)
+               aug=True, # training augmentations: `salt_aug_transforms`' defaults, or a dict of its arguments
                size=None, # padded input side (default: 128, or `BUDGET_SIZE` with `minutes`)
                n_in=1, # input channels (1 image, 2 +depth, 3 +row ramp)
                recipe='bce-lovasz', # a name in `RECIPES` or a list of `Stage`s
+               pseudo_uncertain=PSEUDO_MAX_UNCERTAIN, # a pseudo-label stage's `max_uncertain` (`pseudo_labels`)
                out='runs/salt', # run directory (one sub-folder per fold)
                pretrained=False, # ImageNet weights for the encoder (needs timm's cache or `pretrained_file`)
                pretrained_file=None, # local encoder weights
@@ -462,23 +517,28 @@ def train_fold(path, # data folder in the competition layout
     folder = Path(out)/f'fold{fold}'
     set_seed(seed, reproducible=True)
     stages = make_recipe(recipe, MIN_SECOND_STAGE if minutes else epochs, lr) # with a budget, a first plan
-    dls = salt_dls(path, fold=fold, n_folds=n_folds, bs=bs, size=size, n_in=n_in, seed=seed, limit=limit)
+    pseudo = any(s.pseudo for s in make_recipe(recipe, max(epochs, MIN_PSEUDO_STAGE), lr)) # a pseudo-label stage
+    dls = salt_dls(path, fold=fold, n_folds=n_folds, bs=bs, size=size, n_in=n_in, seed=seed, limit=limit, aug=aug)
     cfg = fold_config(dls, [] if minutes else stages, fold=fold, arch=arch,
                       epochs=None if minutes else sum(s.epochs for s in stages),
                       time_budget=minutes is not None, lr=lr, recipe=recipe if isinstance(recipe, str) else 'custom',
                       bs=bs, size=size, n_in=n_in, n_folds=n_folds, seed=seed, limit=limit, pretrained=pretrained,
                       pretrained_file=pretrained_file, mixed_precision=mixed_precision, channels_last=channels_last,
-                      tta=tta, model_kwargs=kwargs)
+                      tta=tta, model_kwargs=kwargs, **({'pseudo_uncertain': pseudo_uncertain} if pseudo else {}),
+                      **({'wd': wd} if wd is not None else {}), **({'aug': aug} if aug is not True else {}))
     if (done := check_fold(folder, cfg, resume)) is not None: return done
     if not rank_distrib(): write_json(cfg, folder/'config.json')
     meta = dict(arch=arch, n_in=n_in, size=size, fold=fold, model_kwargs=kwargs)
     learn = fold_learner(dls, folder, stages, arch, meta, mixed_precision, channels_last, quiet, cbs, pretrained,
-                         pretrained_file, **kwargs)
+                         pretrained_file, wd, **kwargs)
     start = resume_point(learn, learn.run_checkpoints, folder, stages)
     if minutes: # seconds a killed run spent before its `last.pth` count too
         n_search = len(dls.valid_ds) * len([p for p in folder.parent.glob('fold*/oof.npz') if p.parent != folder])
         learn.add_cb(TimeBudget(t0 - (learn.run_checkpoints.spent or 0), minutes * 60, stages, recipe, lr, n_search))
-    fit_stages(learn, folder, stages, start)
+    pseudo_dls = lambda learn: salt_dls(path, fold=fold, n_folds=n_folds, bs=bs, size=size, n_in=n_in, seed=seed,
+                                        limit=limit, aug=aug, check_rle=False,
+                                        pseudo=pseudo_labels(learn, path, folder, pseudo_uncertain))
+    fit_stages(learn, folder, stages, start, pseudo_dls)
     if rank_distrib(): return {}
     extra = dict(minutes=minutes, epoch_seconds=learn.time_budget.epoch_seconds()) if minutes else {}
     return fold_result(learn, folder, stages, recipe, fold, arch, tta, t0, **extra)
