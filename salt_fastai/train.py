@@ -20,7 +20,7 @@ from fastai.callback.tracker import TrackerCallback
 import fastai.callback.schedule  # adds `Learner.fit_one_cycle`
 from fastai.torch_core import set_seed, rank_distrib, num_distrib
 from fastprogress.fastprogress import progress_bar
-from .core import atomic_path, crop_pad, read_test_images, write_json
+from .core import atomic_path, check_layout, crop_pad, read_test_images, write_json
 from .data import model_inputs, salt_dls
 from .losses import BCELovaszLoss, LovaszHingeLoss, SymmetricLovaszLoss
 from .metrics import TGSScore, best_postprocess, tgs_score
@@ -518,6 +518,7 @@ def train_fold(path, # data folder in the competition layout
     set_seed(seed, reproducible=True)
     stages = make_recipe(recipe, MIN_SECOND_STAGE if minutes else epochs, lr) # with a budget, a first plan
     pseudo = any(s.pseudo for s in make_recipe(recipe, max(epochs, MIN_PSEUDO_STAGE), lr)) # a pseudo-label stage
+    if pseudo: check_layout(path, train=False, test=True) # it needs the test images: say so before training
     dls = salt_dls(path, fold=fold, n_folds=n_folds, bs=bs, size=size, n_in=n_in, seed=seed, limit=limit, aug=aug)
     cfg = fold_config(dls, [] if minutes else stages, fold=fold, arch=arch,
                       epochs=None if minutes else sum(s.epochs for s in stages),
