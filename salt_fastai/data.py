@@ -198,7 +198,7 @@ def _add_pseudo(arrays, path, ids, masks) -> list:
     arrays.depths.update({i: float(z.get(i, 0.)) for i in ids})
     return ids
 
-def _augs(aug): return (salt_aug_transforms(**aug) if isinstance(aug, dict) else salt_aug_transforms()) if aug else None
+def _augs(aug): return salt_aug_transforms(**(aug if isinstance(aug, dict) else {})) if aug else None
 
 def salt_dls(path, # a folder in the competition layout
              fold=0, # the validation fold
