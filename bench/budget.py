@@ -30,7 +30,8 @@ import torch
 from salt_fastai.data import find_tgs, read_tgs, salt_aug_transforms
 from salt_fastai.train import BUDGET_ARCH, PSEUDO_MAX_UNCERTAIN
 from hardware import hardware_info, record, results_option  # bench/hardware.py (scripts run as `python bench/NAME.py`)
-from quality import BS, CHOSEN_ON, calibrate, crossfit_score, run_baseline, seed_everything, select  # bench/quality.py
+from quality import (BS, CHOSEN_ON, calibrate, crossfit_scores, per_image, run_baseline, seed_everything,
+                     select)  # bench/quality.py
 
 ROOT = Path(__file__).resolve().parents[1]
 MAX_ZOOM = inspect.signature(salt_aug_transforms).parameters['max_zoom'].default
@@ -47,8 +48,9 @@ def run_ours(path, fold, seed, minutes, limit, arch, **kw):
                        limit=limit, out=out, quiet=True, resume=False, **kw)
         wall = time.time() - t0
         oof = np.load(Path(out)/f'fold{fold}'/'oof.npz')
-        cf, cf_chosen = crossfit_score(oof['probs'].astype(np.float32), oof['masks'], seed)
-    return dict(score=r['score'], tta_score=r['tta_score'], crossfit_score=cf, crossfit_chosen=cf_chosen,
+        cf_scores, cf_chosen = crossfit_scores(oof['probs'].astype(np.float32), oof['masks'], seed)
+    return dict(score=r['score'], tta_score=r['tta_score'], crossfit_score=float(cf_scores.mean()),
+                crossfit_chosen=cf_chosen, per_image=per_image(oof['ids'], cf_scores),
                 tuned_score=r['tuned_score'], epochs=r['epochs'], stages=r['stages'], epoch_seconds=r['epoch_seconds'],
                 n_pseudo=r['n_pseudo'],
                 wall=wall, budget_s=minutes * 60, n_train=r['n_train'], n_valid=r['n_valid'], amp=r['amp'], settings=kw)

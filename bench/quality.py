@@ -74,17 +74,28 @@ def mean_score(preds, targets):
     return float(np.mean(np.asarray(tgs_score(preds, targets), dtype=np.float64)))
 
 
-def crossfit_score(probs, targets, seed=0):
-    """Held-out score with threshold and minimum mask size chosen by `best_postprocess` on the *other* half of the
-    held-out fold (2-fold cross-fitting): no image is scored with settings chosen on itself, as when a run's
-    out-of-fold search is applied to test images. Returns (score, [(threshold, min_size) of each half])"""
+def crossfit_scores(probs, targets, seed=0):
+    """Per-image held-out scores with threshold and minimum mask size chosen by `best_postprocess` on the *other*
+    half of the held-out fold (2-fold cross-fitting): no image is scored with settings chosen on itself, as when a
+    run's out-of-fold search is applied to test images. Returns (scores `[N]`, [(threshold, min_size) of each half])"""
     from salt_fastai.metrics import best_postprocess, drop_small, tgs_score
     idx = np.random.default_rng(seed).permutation(len(probs))
     halves, scores, chosen = (idx[::2], idx[1::2]), np.empty(len(probs)), []
     for fit, score in (halves, halves[::-1]):
         th, ms, _, _ = best_postprocess(probs[fit], targets[fit])
         scores[score] = tgs_score(drop_small(probs[score] > th, ms), targets[score]); chosen.append((th, ms))
+    return scores, chosen
+
+
+def crossfit_score(probs, targets, seed=0):
+    "The mean of `crossfit_scores`, and the settings chosen on each half"
+    scores, chosen = crossfit_scores(probs, targets, seed)
     return float(scores.mean()), chosen
+
+
+def per_image(ids, scores):
+    "Per-image scores as a result file keeps them, so that two runs on the same split can be paired (bench/paired.py)"
+    return dict(ids=[str(i) for i in ids], crossfit=[round(float(s), 4) for s in scores])
 
 
 def select(df, fold, limit):
@@ -163,9 +174,10 @@ def run_baseline(path, df, train_idx, valid_idx, epochs, lr, amp, cl, seed, log=
     # the best epoch with flip TTA, as ours predicts its held-out fold: same TTA and post-processing on both sides
     model.load_state_dict(best_state)
     tta_probs = baseline_predict(model, xv, amp, cl, tta=True)
-    cf, cf_chosen = crossfit_score(tta_probs, mv, seed)
-    return dict(score=best, final_score=scores[-1], tta_score=mean_score(tta_probs > 0.5, mv), crossfit_score=cf,
-                crossfit_chosen=cf_chosen, images=epochs * steps * BS, wall=wall, epoch_times=epoch_times)
+    cf_scores, cf_chosen = crossfit_scores(tta_probs, mv, seed)
+    return dict(score=best, final_score=scores[-1], tta_score=mean_score(tta_probs > 0.5, mv),
+                crossfit_score=float(cf_scores.mean()), crossfit_chosen=cf_chosen, images=epochs * steps * BS,
+                wall=wall, epoch_times=epoch_times, per_image=per_image(df.id.values[valid_idx], cf_scores))
 
 
 # ------------------------------------------------------------------------------------------------------------ ours
@@ -182,7 +194,8 @@ def run_ours(path, df, train_idx, valid_idx, epochs, lr, fold, seed, limit, log=
         r = train_fold(path, out=keep or out, resume=False, **kw)
         wall = time.perf_counter() - t0
         oof = np.load(Path(keep or out)/f'fold{fold}'/'oof.npz')  # flip-TTA probabilities of the best epoch
-        cf, cf_chosen = crossfit_score(oof['probs'].astype(np.float32), oof['masks'], seed)
+        cf_scores, cf_chosen = crossfit_scores(oof['probs'].astype(np.float32), oof['masks'], seed)
+        cf, per = float(cf_scores.mean()), per_image(oof['ids'], cf_scores)
     for k in ('score', 'threshold', 'tuned_score'):
         if k not in r: raise SystemExit(f'train_fold returned no {k!r} (keys: {sorted(r)}); the benchmark needs it')
     log(f'  ours: held-out score {r["score"]:.4f} at 0.5, {r["tuned_score"]:.4f} at {r["threshold"]:.2f} '
@@ -190,7 +203,7 @@ def run_ours(path, df, train_idx, valid_idx, epochs, lr, fold, seed, limit, log=
     n_train = int(r.get('n_train', len(train_idx)))
     return dict(score=float(r['score']), threshold=float(r['threshold']), tuned_score=float(r['tuned_score']),
                 tta_score=r.get('tta_score'), crossfit_score=cf, crossfit_chosen=cf_chosen,
-                images=epochs * (n_train // BS) * BS, wall=wall, epoch_times=timer.times)
+                images=epochs * (n_train // BS) * BS, wall=wall, epoch_times=timer.times, per_image=per)
 
 
 # ----------------------------------------------------------------------------------------------------- calibration
@@ -315,7 +328,8 @@ def main():
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(md + '\n')
     print(f'\nwritten to {a.out}')
-    keys = ('epochs', 'score', 'tta_score', 'crossfit_score', 'crossfit_chosen', 'images', 'wall', 'epoch_times')
+    keys = ('epochs', 'score', 'tta_score', 'crossfit_score', 'crossfit_chosen', 'images', 'wall', 'epoch_times',
+            'per_image')
     o, b = rows['ours'], rows['baseline']
     figures = dict(n_train=len(tr), n_valid=len(va), calibration=chosen,
                    **{s: {k: rows[s].get(k) for k in keys} for s in rows},

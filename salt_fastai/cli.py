@@ -13,9 +13,10 @@ _STARTED = time.time() # `train --minutes` counts from the command's start, impo
 
 
 # %% auto #0
-__all__ = ['RECIPE_NAMES', 'RUN_CONFIG_SKIP', 'FIGURE_SECONDS', 'KAGGLE_COMPETITION', 'COMMANDS', 'SaltArgumentParser',
-           'salt_parser', 'config_args', 'cmd_train', 'cmd_predict', 'cmd_export', 'cmd_synth', 'demo_test_score',
-           'cmd_demo', 'unpack_bundle', 'cmd_download', 'cmd_submit', 'error_line', 'main']
+__all__ = ['RECIPE_NAMES', 'SEGY_BLENDS', 'RUN_CONFIG_SKIP', 'FIGURE_SECONDS', 'KAGGLE_COMPETITION', 'COMMANDS',
+           'SaltArgumentParser', 'salt_parser', 'config_args', 'cmd_train', 'cmd_predict', 'cmd_export',
+           'cmd_predict_segy', 'cmd_synth', 'demo_test_score', 'cmd_demo', 'unpack_bundle', 'cmd_download',
+           'cmd_submit', 'error_line', 'main']
 
 # %% ../nbs/07_cli.ipynb #7bc4df57
 def _number(kind, low=None, above=None):
@@ -106,6 +107,32 @@ def _predict_args(p, data_required=True):
     p.add_argument('--bs', type=_number(int, low=1), default=64, help='batch size (default: %(default)s)')
     p.add_argument('--quiet', action='store_true', help='no progress bar')
 
+# %% ../nbs/07_cli.ipynb #b9b21eae
+SEGY_BLENDS = ('gaussian', 'mean', 'center') # `seismic.BLENDS`, here so that --help imports no numpy
+
+def _segy_args(p):
+    p.add_argument('--segy', required=True, help='the survey: a post-stack SEG-Y file sorted by inline or crossline')
+    p.add_argument('--run', required=True,
+                   help='run directory written by `train`, one model.pth, or a .onnx file from `export` (no torch)')
+    p.add_argument('--out', required=True, help="file to write: .sgy/.segy (IEEE float, the input's headers) or .npy")
+    p.add_argument('--overlap', type=_number(float, low=0), default=0.5,
+                   help='fraction of a window shared with the next, below 1 (default: %(default)s)')
+    p.add_argument('--blend', choices=SEGY_BLENDS, default='gaussian',
+                   help='how overlapping windows are combined (default: %(default)s)')
+    p.add_argument('--both-directions', action='store_true', help='average the inline pass with a crossline pass')
+    p.add_argument('--mask', action='store_true', help="write 0/1 salt after the run's threshold and minimum size")
+    p.add_argument('--threshold', type=_number(float, above=0), default=None,
+                   help="probability threshold of --mask (default: the run's threshold.json, else 0.5)")
+    p.add_argument('--min-size', type=_number(int, low=0), default=None,
+                   help="with --mask, remove salt bodies of fewer pixels in an inline (default: the run's)")
+    p.add_argument('--percentile', type=_number(float, above=0), default=99.5,
+                   help='percentile of |amplitude| mapped to the ends of the 8-bit range (default: %(default)s)')
+    p.add_argument('--no-tta', action='store_true', help='no horizontal-flip TTA')
+    p.add_argument('--batch-size', '--bs', dest='bs', type=_number(int, low=1), default=64,
+                   help='windows per batch (default: %(default)s)')
+    p.add_argument('--force', action='store_true', help='overwrite --out if it exists')
+    p.add_argument('--quiet', action='store_true', help='no progress bar')
+
 # %% ../nbs/07_cli.ipynb #f3036767
 def salt_parser() -> argparse.ArgumentParser:
     "The `salt-fastai` argument parser"
@@ -161,6 +188,11 @@ def salt_parser() -> argparse.ArgumentParser:
     u.add_argument('--message', required=True, help='the submission message on Kaggle')
     u.add_argument('--data', default=None, help='data folder whose sample_submission.csv lists the ids FILE must hold')
     k.add_argument('--out', default='data/tgs', help='folder to unpack into; must not exist yet (default: %(default)s)')
+    _segy_args(sub.add_parser('predict-segy', help='salt probabilities (or 0/1 salt) of a SEG-Y survey, as SEG-Y',
+                              description="Predict every inline of a post-stack SEG-Y survey with blended 101x101 "
+                                          "windows and write the salt probabilities (0/1 salt with --mask) as IEEE-"
+                                          "float SEG-Y with the survey's headers, or as .npy (needs pip install "
+                                          "'salt_fastai[segy]')."))
     return p
 
 # %% ../nbs/07_cli.ipynb #e104146f
@@ -283,6 +315,17 @@ def cmd_export(args):
     print(f"wrote {out}")
     return out
 
+# %% ../nbs/07_cli.ipynb #5e028621
+def cmd_predict_segy(args):
+    "`salt-fastai predict-segy`: a survey's salt probabilities (or 0/1 salt) as SEG-Y or .npy"
+    from salt_fastai.seismic import predict_segy
+    out = predict_segy(args.segy, args.run, args.out, overlap=args.overlap, blend=args.blend,
+                       both_directions=args.both_directions, mask=args.mask, threshold=args.threshold,
+                       min_size=args.min_size, tta=not args.no_tta, bs=args.bs, percentile=args.percentile,
+                       force=args.force, progress=not args.quiet)
+    print(f"wrote {out}")
+    return out
+
 # %% ../nbs/07_cli.ipynb #609ae6bb
 def cmd_synth(args):
     "`salt-fastai synth`: a synthetic data set"
@@ -401,7 +444,7 @@ def cmd_submit(args):
 
 # %% ../nbs/07_cli.ipynb #44bc014d
 COMMANDS = dict(synth=cmd_synth, train=cmd_train, predict=cmd_predict, export=cmd_export, demo=cmd_demo,
-                download=cmd_download, submit=cmd_submit)
+                download=cmd_download, submit=cmd_submit, **{'predict-segy': cmd_predict_segy})
 
 def error_line(e:BaseException, # an error raised by a command
                args:argparse.Namespace, # the command's arguments

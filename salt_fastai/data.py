@@ -242,6 +242,8 @@ def model_inputs(images:np.ndarray, # uint8 `[N,101,101]`
                  size=128, # padded side the model was trained on
                 ) -> torch.Tensor:
     "Normalised, reflect-padded model inputs `[N, n_in, size, size]` for raw images"
+    if depths is None and n_in > 1: # never zeros in place of depths: the model would see every image at depth 0
+        raise TGSDataError(f"the model uses depth (n_in={n_in}): pass the images' depths")
     depths = np.zeros(len(images)) if depths is None else np.asarray(depths, dtype=float)
     x = torch.stack([seismic_tensor(im, z, n_in) for im, z in zip(images, depths)]).float() / 255.
     b, a = pad_amounts(size)

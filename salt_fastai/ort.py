@@ -50,6 +50,7 @@ class OnnxPredictor:
         if not path.is_file():
             raise FileNotFoundError(f"{path}: no such ONNX model (write one with salt-fastai export)")
         opts = ort.SessionOptions()
+        opts.enable_cpu_mem_arena = False # batches of other sizes (a section's last) grew the arena to twice the memory
         if threads: opts.intra_op_num_threads = threads
         try: self.session = ort.InferenceSession(str(path), opts, providers=ort.get_available_providers())
         except Exception as e:

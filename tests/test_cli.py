@@ -31,7 +31,7 @@ def test_help_lists_every_option():
     import argparse
     from salt_fastai.cli import salt_parser
     sub = next(a for a in salt_parser()._actions if isinstance(a, argparse._SubParsersAction))
-    assert sorted(sub.choices) == ['demo', 'download', 'export', 'predict', 'submit', 'synth', 'train']
+    assert sorted(sub.choices) == ['demo', 'download', 'export', 'predict', 'predict-segy', 'submit', 'synth', 'train']
     for cmd, parser in sub.choices.items():
         r = run(cmd, '--help')
         assert r.stderr == '', (cmd, r.stderr)

@@ -1,0 +1,97 @@
+"""`salt-fastai predict-segy` end to end on real SEG-Y files (segyio's test data, `tests/data/README.md`): a trained
+run and its ONNX export (in a Python where torch cannot be imported) over the F3 survey, a synthetic section written
+to SEG-Y with segyio, and every bad input refused in one line with nothing written."""
+import os, subprocess, sys
+from pathlib import Path
+import numpy as np, pytest
+
+segyio = pytest.importorskip('segyio', reason="SEG-Y needs segyio: pip install -e '.[dev]' (or '.[segy]')")
+pytest.importorskip('onnxruntime', reason="the ONNX path needs onnxruntime: pip install -e '.[dev]'")
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT/'tests'/'data'
+HEAVY = ('torch', 'fastai', 'timm', 'torchvision')
+NO_TORCH = f"import sys\nfor m in {HEAVY!r}: sys.modules[m] = None\n"
+NO_TORCH_END = f"\nassert all(sys.modules.get(m) is None for m in {HEAVY!r}), 'torch was imported'"
+
+def cli(*args, prelude='', end='', check=True):
+    "Run `salt-fastai ARGS` in a fresh interpreter of this checkout, after `prelude`"
+    code = prelude + "import sys\nfrom salt_fastai.cli import main\nmain(sys.argv[1:])" + end
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get('PYTHONPATH', '')]))
+    r = subprocess.run([sys.executable, '-c', code, *map(str, args)], capture_output=True, text=True, timeout=900,
+                       env=env)
+    if check and r.returncode:
+        raise AssertionError(f"salt-fastai {' '.join(map(str, args))} failed ({r.returncode}):\n"
+                             f"{r.stdout[-3000:]}\n{r.stderr[-3000:]}")
+    return r
+
+@pytest.fixture(scope='module')
+def trained(tmp_path_factory):
+    "A one-epoch run on synthetic data, and its ONNX export"
+    tmp = tmp_path_factory.mktemp('segy')
+    cli('synth', '--out', tmp/'data', '--n-train', 40, '--n-test', 4, '--seed', 5)
+    cli('train', '--data', tmp/'data', '--arch', 'resnet18', '--epochs', 1, '--bs', 8, '--out', tmp/'run', '--quiet')
+    cli('export', '--run', tmp/'run', '--out', tmp/'model.onnx')
+    return tmp
+
+def cube(path):
+    with segyio.open(path) as f: return segyio.tools.cube(f)
+
+def test_run_and_onnx_on_f3(trained, tmp_path):
+    "Same geometry and trace headers as the input, values in [0, 1] (or {0, 1}); onnxruntime without torch agrees"
+    src = DATA/'f3.sgy'
+    out_t, out_o, out_m = tmp_path/'f3_torch.sgy', tmp_path/'f3_onnx.sgy', tmp_path/'f3_mask.segy'
+    r = cli('predict-segy', '--segy', src, '--run', trained/'run', '--out', out_t, '--quiet')
+    assert r.stdout == f'wrote {out_t}\n', r.stdout
+    r = cli('predict-segy', '--segy', src, '--run', trained/'model.onnx', '--out', out_o, '--quiet',
+            prelude=NO_TORCH, end=NO_TORCH_END)
+    assert r.stdout == f'wrote {out_o}\n' and r.stderr == '', (r.stdout, r.stderr)
+    cli('predict-segy', '--segy', src, '--run', trained/'run', '--out', out_m, '--mask', '--both-directions',
+        '--quiet')
+    with segyio.open(src) as f:
+        for out in (out_t, out_o, out_m):
+            with segyio.open(out) as g:
+                assert (list(g.ilines), list(g.xlines), list(g.samples)) == \
+                       (list(f.ilines), list(f.xlines), list(f.samples))
+                assert [dict(h) for h in g.header] == [dict(h) for h in f.header]
+                assert g.bin[segyio.BinField.Format] == 5 and g.dtype == np.float32
+    p, q, m = cube(out_t), cube(out_o), cube(out_m)
+    assert 0 <= p.min() and p.max() <= 1 and p.std() > 1e-3, (p.min(), p.max(), p.std())
+    assert np.abs(p - q).max() < 1e-3, np.abs(p - q).max()
+    assert set(np.unique(m)) <= {0., 1.}
+
+def test_synthetic_section_through_segy(trained, tmp_path):
+    "A section much wider than a window, written to SEG-Y with segyio, comes back as `predict_section` predicts it"
+    from salt_fastai.synthetic import synthetic_section
+    from salt_fastai.seismic import amplitude_clip, predict_section, to_uint8, window_predictor
+    image, _ = synthetic_section(3, p_salt=1, p_blank=0, size=400)
+    amp = (image[:150].astype(np.float32) - 128)*37.5 # [samples, traces]: 150 samples x 400 traces, one inline
+    segyio.tools.from_array(tmp_path/'line.sgy', np.ascontiguousarray(amp.T[None]), format=5, dt=2000)
+    out = tmp_path/'line_salt.npy'
+    cli('predict-segy', '--segy', tmp_path/'line.sgy', '--run', trained/'model.onnx', '--out', out, '--quiet')
+    got = np.load(out)
+    assert got.shape == (1, 400, 150)
+    predict, _ = window_predictor(trained/'model.onnx')
+    want = predict_section(predict, to_uint8(amp, amplitude_clip(amp)))
+    assert np.abs(got[0].T - want).max() < 1e-5
+
+def test_bad_inputs(trained, tmp_path):
+    "Each bad input: exit code 2, one line naming the file and what is wrong, no traceback, nothing written"
+    f3, run = DATA/'f3.sgy', trained/'run'
+    (tmp_path/'not_a_run').mkdir()
+    (tmp_path/'exists.sgy').write_bytes(b'mine')
+    cases = [(DATA/'broken.sgy', run, tmp_path/'o.sgy', 'broken.sgy: not a whole SEG-Y file'),
+             (DATA/'text.sgy', run, tmp_path/'o.sgy', 'text.sgy: no traces after the 3600-byte headers'),
+             (DATA/'shot-gather.sgy', run, tmp_path/'o.sgy', 'shot-gather.sgy: its traces are not sorted by inline'),
+             (DATA/'small-ps.sgy', run, tmp_path/'o.sgy', 'small-ps.sgy: pre-stack, 2 offsets per trace'),
+             (tmp_path/'nope.sgy', run, tmp_path/'o.sgy', 'nope.sgy: no such SEG-Y file'),
+             (f3, tmp_path/'not_a_run', tmp_path/'o.sgy', 'not_a_run: no fold*/model.pth checkpoints'),
+             (f3, tmp_path/'nowhere', tmp_path/'o.sgy', 'nowhere: no such run folder, checkpoint or .onnx file'),
+             (f3, run, tmp_path/'missing'/'o.sgy', 'its folder'),
+             (f3, run, tmp_path/'exists.sgy', 'exists.sgy exists: pass force=True (--force)')]
+    for src, r, out, why in cases:
+        before = sorted(tmp_path.rglob('*'))
+        res = cli('predict-segy', '--segy', src, '--run', r, '--out', out, '--quiet', check=False)
+        lines = res.stderr.strip().splitlines()
+        assert res.returncode == 2 and len(lines) == 1 and why in lines[0], (why, res.stderr)
+        assert sorted(tmp_path.rglob('*')) == before, why
+    assert (tmp_path/'exists.sgy').read_bytes() == b'mine'
