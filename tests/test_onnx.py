@@ -6,30 +6,7 @@ import numpy as np, pandas as pd, pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 pytest.importorskip('onnxruntime', reason="the ONNX path needs onnxruntime: pip install -e '.[dev]'")
-HEAVY = ('torch', 'fastai', 'timm', 'torchvision')
-# `import torch` (and fastai, timm) raise ImportError in this interpreter; at the end none of them may have loaded
-NO_TORCH = f"import sys\nfor m in {HEAVY!r}: sys.modules[m] = None\n"
-NO_TORCH_END = f"\nassert all(sys.modules.get(m) is None for m in {HEAVY!r}), 'torch was imported'"
-
-def cli(*args, prelude='', end='', check=True):
-    "Run `salt-fastai ARGS` in a fresh interpreter of this checkout, after `prelude`"
-    code = prelude + "import sys\nfrom salt_fastai.cli import main\nmain(sys.argv[1:])" + end
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get('PYTHONPATH', '')]))
-    r = subprocess.run([sys.executable, '-c', code, *map(str, args)], capture_output=True, text=True, timeout=900,
-                       env=env)
-    if check and r.returncode:
-        raise AssertionError(f"salt-fastai {' '.join(map(str, args))} failed ({r.returncode}):\n"
-                             f"{r.stdout[-3000:]}\n{r.stderr[-3000:]}")
-    return r
-
-@pytest.fixture(scope='module')
-def trained(tmp_path_factory):
-    "Synthetic data and a one-epoch run on it (a trained model's probabilities are not all close to 0.5)"
-    tmp = tmp_path_factory.mktemp('onnx')
-    cli('synth', '--out', tmp/'data', '--n-train', 40, '--n-test', 24, '--seed', 5)
-    cli('train', '--data', tmp/'data', '--arch', 'resnet18', '--epochs', 1, '--bs', 8, '--out', tmp/'run', '--quiet')
-    cli('export', '--run', tmp/'run', '--out', tmp/'model.onnx')
-    return tmp
+from conftest import NO_TORCH, NO_TORCH_END, cli  # tests/conftest.py: also the `trained` fixture
 
 def test_export_metadata(trained):
     "The file alone is enough to predict: threshold and minimum size of the run, input channels, size, folds"

@@ -1,7 +1,6 @@
 """`salt-fastai predict-segy` end to end on real SEG-Y files (segyio's test data, `tests/data/README.md`): a trained
 run and its ONNX export (in a Python where torch cannot be imported) over the F3 survey, a synthetic section written
 to SEG-Y with segyio, and every bad input refused in one line with nothing written."""
-import os, subprocess, sys
 from pathlib import Path
 import numpy as np, pytest
 
@@ -9,29 +8,7 @@ segyio = pytest.importorskip('segyio', reason="SEG-Y needs segyio: pip install -
 pytest.importorskip('onnxruntime', reason="the ONNX path needs onnxruntime: pip install -e '.[dev]'")
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT/'tests'/'data'
-HEAVY = ('torch', 'fastai', 'timm', 'torchvision')
-NO_TORCH = f"import sys\nfor m in {HEAVY!r}: sys.modules[m] = None\n"
-NO_TORCH_END = f"\nassert all(sys.modules.get(m) is None for m in {HEAVY!r}), 'torch was imported'"
-
-def cli(*args, prelude='', end='', check=True):
-    "Run `salt-fastai ARGS` in a fresh interpreter of this checkout, after `prelude`"
-    code = prelude + "import sys\nfrom salt_fastai.cli import main\nmain(sys.argv[1:])" + end
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get('PYTHONPATH', '')]))
-    r = subprocess.run([sys.executable, '-c', code, *map(str, args)], capture_output=True, text=True, timeout=900,
-                       env=env)
-    if check and r.returncode:
-        raise AssertionError(f"salt-fastai {' '.join(map(str, args))} failed ({r.returncode}):\n"
-                             f"{r.stdout[-3000:]}\n{r.stderr[-3000:]}")
-    return r
-
-@pytest.fixture(scope='module')
-def trained(tmp_path_factory):
-    "A one-epoch run on synthetic data, and its ONNX export"
-    tmp = tmp_path_factory.mktemp('segy')
-    cli('synth', '--out', tmp/'data', '--n-train', 40, '--n-test', 4, '--seed', 5)
-    cli('train', '--data', tmp/'data', '--arch', 'resnet18', '--epochs', 1, '--bs', 8, '--out', tmp/'run', '--quiet')
-    cli('export', '--run', tmp/'run', '--out', tmp/'model.onnx')
-    return tmp
+from conftest import NO_TORCH, NO_TORCH_END, cli  # tests/conftest.py: also the `trained` fixture (run + ONNX)
 
 def cube(path):
     with segyio.open(path) as f: return segyio.tools.cube(f)
