@@ -6,7 +6,7 @@ Docs: https://salt-fastai.github.io/salt_fastai/seismic.html.md"""
 
 # %% ../nbs/06c_seismic.ipynb #5229b2b4
 from __future__ import annotations
-import sys, tempfile
+import tempfile
 from pathlib import Path
 import numpy as np
 from .core import TGS_SIZE, atomic_path
