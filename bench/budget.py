@@ -41,6 +41,8 @@ def run_ours(path, fold, seed, minutes, limit, arch, **kw):
     "`train_fold` with a time budget; its held-out scores and what its budget chose"
     from salt_fastai.train import train_fold
     if (zoom := kw.pop('max_zoom', MAX_ZOOM)) != MAX_ZOOM: kw['aug'] = dict(max_zoom=zoom)
+    if kw.pop('no_maxpool', False): kw['maxpool'] = False
+    if not kw.get('deep_supervision'): kw.pop('deep_supervision', None) # a model option: in the config only when set
     seed_everything(seed)
     with tempfile.TemporaryDirectory(prefix='salt_budget_') as out:
         t0 = time.time()
@@ -78,6 +80,15 @@ def main():
                    help="our augmentations' largest zoom (default: salt_aug_transforms', %(default)s)")
     p.add_argument('--wd-ours', type=float, default=None,
                    help="our decoupled weight decay (default: the optimizer's, 0.01)")
+    p.add_argument('--no-maxpool-ours', action='store_true',
+                   help="drop our ResNet encoder's max-pool after the stem (the CLI's --no-maxpool)")
+    p.add_argument('--deep-supervision-ours', action='store_true',
+                   help="a BCE on each of our decoder stages' own logits, fading out (the CLI's --deep-supervision)")
+    p.add_argument('--ema-ours', type=float, default=None,
+                   help="validate and keep a moving average of our weights with this decay (the CLI's --ema)")
+    p.add_argument('--train-seed-ours', type=int, default=None,
+                   help="seed of our weights and batches, when it should differ from --seed's split (another run "
+                   "of the same settings, to measure the noise between runs)")
     p.add_argument('--pseudo-uncertain-ours', type=float, default=PSEUDO_MAX_UNCERTAIN,
                    help="with a pseudo-label recipe: the largest part of a test image's pixels with 0.2 < p < 0.8 "
                    "(default: %(default)s)")
@@ -98,7 +109,9 @@ def main():
     args['data'] = a.data.name
     ours = dict(bs=a.bs_ours, size=a.size_ours, lr=a.lr_ours, recipe=a.recipe_ours, scse=a.scse_ours,
                 empty_head=a.empty_head_ours, wd=a.wd_ours, max_zoom=a.max_zoom_ours,
-                pseudo_uncertain=a.pseudo_uncertain_ours)
+                pseudo_uncertain=a.pseudo_uncertain_ours, no_maxpool=a.no_maxpool_ours, ema=a.ema_ours,
+                deep_supervision=a.deep_supervision_ours,
+                train_seed=a.train_seed_ours)
     lever = ''.join(f'_{k}' if isinstance(v, bool) else f'_{k}{v:g}' if isinstance(v, float) else f'_{k}{v}'
                     for k, v in ours.items() if v != p.get_default(f'{k}_ours')) # a lever's own file
     if a.arch != 'resnet34': lever = f'_{a.arch}{lever}' # the baseline's encoder: its runs came first

@@ -59,6 +59,10 @@ def _model_args(p):
     g.add_argument('--scse', action='store_true', help='scSE attention in the decoder')
     g.add_argument('--empty-head', action='store_true', help='an "image has salt" head on the deepest features')
     g.add_argument('--no-hypercolumns', action='store_true', help='no hypercolumn concatenation before the head')
+    g.add_argument('--deep-supervision', action='store_true',
+                   help="a loss on each decoder stage's own logits too, fading out over each stage of the recipe")
+    g.add_argument('--no-maxpool', action='store_true',
+                   help="drop a ResNet encoder's max-pool after the stem: its stages run at twice the resolution")
     g.add_argument('--center', default='aspp', choices=('aspp', 'none'),
                    help='dilated centre block (default: %(default)s)')
 
@@ -76,6 +80,8 @@ def _train_args(p):
                         help='a time budget instead of --epochs: epochs and stages are fitted to this machine, and the '
                              'whole command (all folds, predictions and threshold search included) ends within it')
     p.add_argument('--bs', type=_number(int, low=1), default=32, help='batch size (default: %(default)s)')
+    p.add_argument('--ema', type=_number(float, above=0), default=None, metavar='DECAY',
+                   help='validate and keep a moving average of the weights with this decay per step, e.g. 0.995')
     p.add_argument('--lr', type=_number(float, above=0), default=1e-3,
                    help='maximum learning rate (default: %(default)s)')
     p.add_argument('--recipe', default='bce-lovasz', choices=RECIPE_NAMES,
@@ -241,7 +247,9 @@ def config_args(argv:list, # command-line arguments
 # %% ../nbs/07_cli.ipynb #362fdf02
 def _model_kwargs(args):
     return dict(scse=args.scse, empty_head=args.empty_head, hypercolumns=not args.no_hypercolumns,
-                center=None if args.center == 'none' else args.center)
+                center=None if args.center == 'none' else args.center,
+                **({'maxpool': False} if args.no_maxpool else {}), # in a run's config only when set
+                **({'deep_supervision': True} if args.deep_supervision else {}))
 
 FIGURE_SECONDS = 5 # what `run_figures` takes after training, kept back from a `--minutes` budget
 def _tensorboard_cb(log_dir):
@@ -265,6 +273,8 @@ def cmd_train(args):
     "`salt-fastai train`: one fold, or every fold with `--fold all`"
     if args.fold != 'all' and args.fold >= args.n_folds:
         raise ValueError(f"--fold {args.fold}: expected 0..{args.n_folds - 1} (--n-folds {args.n_folds}), or 'all'")
+    if args.ema is not None and args.ema >= 1:
+        raise ValueError(f"--ema {args.ema}: expected a decay between 0 and 1, e.g. 0.995")
     if args.pretrained_file and not Path(args.pretrained_file).is_file():
         raise FileNotFoundError(f"--pretrained-file {args.pretrained_file}: no such file")
     if args.tensorboard:
@@ -273,10 +283,15 @@ def cmd_train(args):
             raise ImportError("--tensorboard needs the tensorboard package: "
                               "pip install 'salt_fastai[tensorboard]'") from None
     import pandas as pd
-    from salt_fastai.train import train_fold, train_cv
+    from salt_fastai.train import BUDGET_ARCH, train_fold, train_cv
+    if args.no_maxpool: # an encoder without a max-pool to drop is refused before anything is written
+        from salt_fastai.model import timm_encoder
+        arch = args.arch or (BUDGET_ARCH if args.minutes else 'inception_resnet_v2')
+        try: timm_encoder(arch, pretrained=False, maxpool=False)
+        except ValueError as e: raise ValueError(f"--no-maxpool: {e}") from None
     _write_run_config(args)
     kw = dict(resume=not args.restart, arch=args.arch, epochs=args.epochs, lr=args.lr, bs=args.bs, size=args.size,
-              n_in=args.n_in, recipe=args.recipe, out=args.out, pretrained=args.pretrained,
+              n_in=args.n_in, recipe=args.recipe, ema=args.ema, out=args.out, pretrained=args.pretrained,
               pretrained_file=args.pretrained_file, n_folds=args.n_folds, seed=args.seed, limit=args.limit,
               mixed_precision=not args.no_amp, channels_last=not args.no_amp, quiet=args.quiet, **_model_kwargs(args))
     tb = lambda f: [_tensorboard_cb(Path(args.tensorboard)/f'fold{f}')] if args.tensorboard else None # per-fold logs

@@ -13,6 +13,8 @@ from torch import Tensor
 import torch.nn as nn
 import torch.nn.functional as F
 import timm
+from timm.models import register_model, build_model_with_cfg
+from timm.models.resnet import BasicBlock, downsample_conv
 from fastcore.basics import store_attr, listify
 from fastai.torch_core import Module, params
 from fastai.layers import ConvLayer, AdaptiveConcatPool2d, Flatten, NormType
@@ -26,9 +28,9 @@ from .losses import LovaszHingeLoss
 from .metrics import TGSScore
 
 # %% auto #0
-__all__ = ['same_padding_', 'timm_encoder', 'SCSE', 'DilatedCenter', 'UpBlock', 'HypercolumnHead', 'SaltUnet', 'salt_splitter',
-           'fused_adam', 'salt_model', 'salt_learner', 'save_checkpoint', 'load_checkpoint', 'check_meta',
-           'predict_probs']
+__all__ = ['same_padding_', 'timm_encoder', 'SaltResNet', 'salt_resnet', 'SCSE', 'DilatedCenter', 'UpBlock', 'HypercolumnHead',
+           'SaltUnet', 'salt_splitter', 'fused_adam', 'salt_model', 'salt_learner', 'save_checkpoint',
+           'load_checkpoint', 'check_meta', 'predict_probs']
 
 # %% ../nbs/04_model.ipynb #87e8a362
 def same_padding_(model:nn.Module, # changed in place
@@ -52,11 +54,23 @@ def _first_conv(enc: nn.Module) -> nn.Conv2d:
         if isinstance(module, nn.Conv2d): return module
     return next(m for m in enc.modules() if isinstance(m, nn.Conv2d))
 
+# %% ../nbs/04_model.ipynb #97ca0ea7
+def _drop_maxpool(enc:nn.Module, arch:str):
+    "Replace the stem's `MaxPool2d` of timm `features_only` model `enc` by an identity; halve the strides after it"
+    children = [name for name, _ in enc.named_children()]
+    pool = next((name for name, m in enc.named_children() if isinstance(m, nn.MaxPool2d)), None)
+    if pool is None: raise ValueError(f"maxpool=False: {arch} has no max-pool after its stem to drop")
+    setattr(enc, pool, nn.Identity())
+    later = set(children[children.index(pool)+1:]) # features_only names 'a.b' 'a_b'
+    for info in enc.feature_info.info:
+        if info['module'].replace('.', '_') in later: info['reduction'] //= 2
+
 # %% ../nbs/04_model.ipynb #6d021d74
 def timm_encoder(arch:str, # a timm model name, e.g. 'inception_resnet_v2', 'resnet34', 'efficientnet_b0'
                  pretrained:bool=True, # load pretrained weights (timm/Hugging Face cache, or `pretrained_file`)
                  n_in:int=3, # input channels (image plus any depth/coordinate channels)
                  stem_stride:int|None=None, # stride of the first convolution; None keeps timm's
+                 maxpool:bool=True, # False: drop the max-pool after the stem: the stages after it run at twice the size
                  pretrained_file:str|Path|None=None, # local state dict of `timm.create_model(arch)`; sets `pretrained`
                  **kwargs, # passed to `timm.create_model` (e.g. `drop_path_rate`, `out_indices`)
                 ) -> nn.Module: # a timm `features_only` model returning a list of feature maps, shallowest first
@@ -85,7 +99,49 @@ def timm_encoder(arch:str, # a timm model name, e.g. 'inception_resnet_v2', 'res
         old_stride = conv.stride[0]
         conv.stride = (stem_stride,)*2
         for info in enc.feature_info.info: info['reduction'] = max(1, info['reduction']*stem_stride//old_stride)
+    if not maxpool: _drop_maxpool(enc, arch)
     return enc
+
+# %% ../nbs/04_model.ipynb #d6a405a8
+class SaltResNet(nn.Module):
+    "Residual stages for small images: the first at full resolution, each next one at half the size, twice the width"
+    def __init__(self,
+                 widths:tuple=(16, 32, 64, 128, 256), # channels of each stage
+                 depths:tuple=(2, 3, 4, 4, 2), # `BasicBlock`s of each stage: about resnet34's FLOPs per image
+                 width_mult:float=1., # scales every width
+                 in_chans:int=1, # input channels
+                 **kwargs, # what timm's builder passes (`num_classes`...), unused: this is an encoder
+                ):
+        super().__init__()
+        if len(widths) != len(depths): raise ValueError(f"widths={widths!r}, depths={depths!r}: one depth per stage")
+        widths = [max(8, round(w*width_mult)) for w in widths]
+        self.conv1 = nn.Conv2d(in_chans, widths[0], 3, padding=1, bias=False)
+        self.bn1, self.act1 = nn.BatchNorm2d(widths[0]), nn.ReLU(inplace=True)
+        ni, self.feature_info = widths[0], []
+        for i, (nf, depth) in enumerate(zip(widths, depths)):
+            stride = 1 if i == 0 else 2
+            down = None if stride == 1 and ni == nf else downsample_conv(ni, nf, 1, stride=stride)
+            self.add_module(f'layer{i+1}', nn.Sequential(BasicBlock(ni, nf, stride, down),
+                                                         *[BasicBlock(nf, nf) for _ in range(depth - 1)]))
+            self.feature_info.append(dict(num_chs=nf, reduction=2**i, module=f'layer{i+1}'))
+            ni = nf
+        self.num_features = ni
+        for m in self.modules(): # as timm initialises its ResNets: He-normal convolutions, and each residual
+            if isinstance(m, nn.Conv2d): nn.init.kaiming_normal_(m.weight, mode='fan_out', nonlinearity='relu')
+            if isinstance(m, BasicBlock): m.zero_init_last() # branch starting at zero (its last batchnorm scale)
+    def forward(self, x):
+        x = self.act1(self.bn1(self.conv1(x)))
+        for i in range(len(self.feature_info)): x = getattr(self, f'layer{i+1}')(x)
+        return x
+
+def salt_resnet(pretrained=False, **kwargs) -> SaltResNet:
+    "`SaltResNet` through timm's builder (`features_only=True` gives its stage outputs); no pretrained weights exist"
+    if pretrained: raise ValueError("salt_resnet has no pretrained weights: train it with pretrained=False")
+    kwargs.pop('pretrained_cfg', None)
+    return build_model_with_cfg(SaltResNet, 'salt_resnet', pretrained, pretrained_cfg=dict(first_conv='conv1'),
+                                feature_cfg=dict(flatten_sequential=False), **kwargs)
+
+if not timm.is_model('salt_resnet'): register_model(salt_resnet)
 
 # %% ../nbs/04_model.ipynb #bf2d9b85
 class SCSE(Module):
@@ -165,7 +221,7 @@ class HypercolumnHead(Module):
 
 # %% ../nbs/04_model.ipynb #264d5926
 class SaltUnet(Module):
-    "U-Net over a timm `features_only` encoder: dilated centre, scSE, hypercolumns, an optional empty-image head"
+    "U-Net over a timm `features_only` encoder: dilated centre, scSE, hypercolumns, empty-image and auxiliary heads"
     def __init__(self,
                  encoder:nn.Module, # a timm `features_only` model, e.g. from `timm_encoder`
                  n_out:int=1, # output channels of the mask logits
@@ -173,6 +229,7 @@ class SaltUnet(Module):
                  center:str|None='aspp', # 'aspp' for a `DilatedCenter` on the deepest features, None for none
                  scse:bool=False, # `SCSE` at the end of every decoder block
                  empty_head:bool=False, # also return an "image has salt" logit per image
+                 deep_supervision:bool=False, # in training, keep each decoder stage's own logits in `aux_logits`
                  dec_chs:list|None=None, # decoder widths, deepest first; default 128, 64, 32, ... (at least 16)
                  center_ch:int=128, # width of the centre block
                  rates:tuple=(1, 3, 5, 7), # dilation rates of the centre block
@@ -182,7 +239,7 @@ class SaltUnet(Module):
                  act_cls=defaults.activation, # activation of fastai's `ConvLayer`s
                 ):
         if center not in ('aspp', None): raise ValueError(f"center={center!r}: expected 'aspp' or None")
-        store_attr('n_out,hypercolumns,scse,empty_head')
+        store_attr('n_out,hypercolumns,scse,empty_head,deep_supervision'); self.aux_logits = None
         self.encoder = encoder
         chs, strides = encoder.feature_info.channels(), encoder.feature_info.reduction()
         skips = chs[-2::-1] + [0]*(strides[0] > 1)  # deepest first; a last skip-less block when stride > 1 remains
@@ -199,6 +256,7 @@ class SaltUnet(Module):
         self.head = HypercolumnHead(self.dec_chs if hypercolumns else self.dec_chs[-1:], n_out, mode=hc_mode)
         self.empty = (nn.Sequential(AdaptiveConcatPool2d(1), Flatten(), nn.Linear(2*chs[-1], 1)) if empty_head
                       else None)
+        self.aux = nn.ModuleList(nn.Conv2d(ch, n_out, 1) for ch in self.dec_chs) if deep_supervision else None
 
     def decode(self, feats, size):
         "Outputs of every decoder stage (deepest first) from encoder features `feats` for an input of `size`"
@@ -213,6 +271,8 @@ class SaltUnet(Module):
         feats = self.encoder(x)
         outs = self.decode(feats, size)
         mask = self.head(outs if self.hypercolumns else outs[-1:], size)
+        if self.aux is not None and self.training: # for the loss (`train.DeepSupervision`), not an output
+            self.aux_logits = [self.head._up(conv(out), tuple(size)) for conv, out in zip(self.aux, outs)]
         return (mask, self.empty(feats[-1]).squeeze(-1)) if self.empty is not None else mask
 
 # %% ../nbs/04_model.ipynb #2b65cd48
@@ -256,12 +316,13 @@ def salt_model(arch:str='inception_resnet_v2', # timm encoder name
                pretrained:bool=False, # pretrained encoder weights
                pretrained_file:str|Path|None=None, # local timm state dict, see `timm_encoder`
                stem_stride:int|None=None, # None: 1 for inception_resnet_v2 (the reference solution), else the arch's
+               maxpool:bool=True, # False: drop a ResNet's max-pool after the stem (`timm_encoder`)
                encoder_kwargs:dict|None=None, # more `timm.create_model` arguments, e.g. `dict(drop_path_rate=0.2)`
                **kwargs, # passed to `SaltUnet`: `hypercolumns`, `center`, `scse`, `empty_head`, `dec_chs`...
               ) -> SaltUnet:
     "A `SaltUnet` on the timm encoder `arch`"
     if stem_stride is None and arch.split('.')[0] == 'inception_resnet_v2': stem_stride = 1
-    enc = timm_encoder(arch, pretrained=pretrained, n_in=n_in, stem_stride=stem_stride,
+    enc = timm_encoder(arch, pretrained=pretrained, n_in=n_in, stem_stride=stem_stride, maxpool=maxpool,
                        pretrained_file=pretrained_file, **(encoder_kwargs or {}))
     model = SaltUnet(enc, **kwargs)
     model.arch = arch
@@ -336,9 +397,11 @@ def load_checkpoint(path, # a file written by `save_checkpoint`
 
 # %% ../nbs/04_model.ipynb #af042381
 _ARCH = re.compile(r'[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)?') # a timm model name, with an optional pretrained tag
+# the options of `SaltUnet` and of the encoder a checkpoint may set, and their plain types
 _MODEL_OPTIONS = dict(hypercolumns=bool, center=(str, type(None)), scse=bool, empty_head=bool, n_out=int,
+                      deep_supervision=bool,
                       center_ch=int, dec_chs=(list, tuple, type(None)), rates=(list, tuple), up_mode=str, hc_mode=str,
-                      stem_stride=(int, type(None))) # SaltUnet's options a checkpoint may set, and their plain types
+                      stem_stride=(int, type(None)), maxpool=bool)
 
 def check_meta(meta, # a checkpoint's `meta`
                path='checkpoint', # the file, for the message
@@ -349,7 +412,7 @@ def check_meta(meta, # a checkpoint's `meta`
         return ValueError(f"{path}: refused, {why}; only checkpoints written by salt_fastai's save_checkpoint load")
     if not isinstance(meta, dict): raise refused("its meta is not a dict")
     arch = meta.get('arch')
-    if not isinstance(arch, str) or not _ARCH.fullmatch(arch) or not timm.is_model(arch):
+    if not isinstance(arch, str) or not _ARCH.fullmatch(arch) or not timm.is_model(arch): # or `salt_resnet`
         raise refused(f"its arch {arch!r} is not a plain timm model name")
     n_in = meta.get('n_in', 1)
     if not isinstance(n_in, int) or not 1 <= n_in <= 3: raise refused(f"n_in {meta.get('n_in')!r}")

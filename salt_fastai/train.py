@@ -10,6 +10,8 @@ import hashlib, json, os, time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 import numpy as np, pandas as pd, torch
+import torch.nn.functional as F
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from fastcore.basics import store_attr, listify
 from fastcore.meta import delegates
 from fastai.callback.core import Callback, CancelFitException
@@ -27,11 +29,12 @@ from .metrics import TGSScore, best_postprocess, tgs_score
 from .model import SaltUnet, salt_learner, save_checkpoint, load_checkpoint, predict_probs
 
 # %% auto #0
-__all__ = ['LOSSES', 'MIN_SECOND_STAGE', 'MIN_PSEUDO_STAGE', 'RECIPES', 'PSEUDO_MAX_UNCERTAIN', 'RUN_FILES', 'BUDGET_SIZE',
-           'BUDGET_ARCH', 'amp_dtype', 'AutocastMixedPrecision', 'RunCheckpoints', 'EpochCSVLogger', 'NonFiniteLoss',
-           'StopOnNonFinite', 'Stage', 'make_recipe', 'TimeBudget', 'predict_valid', 'update_threshold',
-           'pseudo_labels', 'RunConfigError', 'data_fingerprint', 'fold_config', 'check_fold', 'resume_point',
-           'fold_learner', 'fit_stages', 'fold_result', 'train_fold', 'train_cv']
+__all__ = ['EMA_DECAY', 'DEEP_SUPERVISION_WEIGHT', 'LOSSES', 'MIN_SECOND_STAGE', 'MIN_PSEUDO_STAGE', 'RECIPES',
+           'PSEUDO_MAX_UNCERTAIN', 'RUN_FILES', 'BUDGET_SIZE', 'BUDGET_ARCH', 'amp_dtype', 'AutocastMixedPrecision',
+           'RunCheckpoints', 'EpochCSVLogger', 'NonFiniteLoss', 'StopOnNonFinite', 'WeightAverage', 'DeepSupervision',
+           'Stage', 'make_recipe', 'TimeBudget', 'predict_valid', 'update_threshold', 'pseudo_labels', 'RunConfigError',
+           'data_fingerprint', 'fold_config', 'check_fold', 'resume_point', 'fold_learner', 'fit_stages', 'fold_result',
+           'train_fold', 'train_cv']
 
 # %% ../nbs/05_train.ipynb #c7efaaff
 def amp_dtype(device=None # a torch device; default: CUDA if available, else CPU
@@ -81,11 +84,15 @@ class RunCheckpoints(TrackerCallback):
         super().after_epoch()
         if rank_distrib(): return
         model = getattr(self.learn.model, 'module', self.learn.model)
-        if self.new_best: save_checkpoint(model, self.folder/'model.pth', score=float(self.best), **self.meta)
+        average = getattr(self.learn, 'weight_average', None) # then the averaged weights were validated
+        if self.new_best:
+            best = average.averaged.module if average is not None else model
+            save_checkpoint(best, self.folder/'model.pth', score=float(self.best), **self.meta)
         budget = getattr(self.learn, 'time_budget', None)
         _atomic_save(dict(model=model.state_dict(), opt=_to_builtin(self.learn.opt.state_dict()), stage=self.stage,
                           epoch=self.epoch, best=float(self.best), meta=self.meta,
-                          stages=[asdict(s) for s in self.stages or []], spent=budget.spent if budget else None),
+                          stages=[asdict(s) for s in self.stages or []], spent=budget.spent if budget else None,
+                          average=average.state_dict() if average is not None else None),
                      self.folder/'last.pth')
 
 # %% ../nbs/05_train.ipynb #064d3625
@@ -116,6 +123,51 @@ class StopOnNonFinite(Callback):
         if self.training and not torch.isfinite(self.loss).all():
             raise NonFiniteLoss(f"training loss is {self.loss.item()} at epoch {self.epoch}, batch {self.iter}: "
                                 "training stopped; the checkpoints of the last finished epoch are intact")
+
+# %% ../nbs/05_train.ipynb #a326e8d6
+EMA_DECAY = 0.995 # `WeightAverage`'s default: a step's weight falls to 1/e in 200 steps (2.5 epochs of 2,560 images)
+
+class WeightAverage(Callback):
+    "Validate, checkpoint and resume an exponential moving average of the weights instead of the weights"
+    order = 55 # `before_fit` after `ChannelsLast` (the average copies the memory format); before the checkpoints
+    def __init__(self, decay:float=EMA_DECAY): # the average's decay per training step
+        if not 0 < decay < 1: raise ValueError(f"WeightAverage(decay={decay!r}): expected 0 < decay < 1")
+        store_attr(); self.averaged, self.pending = None, None
+    def _trained(self): return getattr(self.learn.model, 'module', self.learn.model)
+    def reset(self): self.averaged, self.pending = None, None # a new stage starts a new average
+    def before_fit(self):
+        if self.averaged is not None: return
+        self._trained().aux_logits = None # a deep-supervision model's last training logits are no weights to copy
+        self.averaged = AveragedModel(self._trained(), multi_avg_fn=get_ema_multi_avg_fn(self.decay), use_buffers=True)
+        if self.pending is not None: self.averaged.load_state_dict(self.pending); self.pending = None
+    def after_batch(self):
+        if self.training: self.averaged.update_parameters(self._trained())
+    def before_validate(self): # in a fit: validate the average; outside one (`get_preds`) there is none to validate
+        self.kept = self.learn.model if self.averaged is not None else None
+        if self.kept is not None: self.learn.model = self.averaged.module.eval()
+    def after_validate(self):
+        if self.kept is not None: self.learn.model, self.kept = self.kept, None
+    def state_dict(self) -> dict|None: return self.averaged.state_dict() if self.averaged is not None else self.pending
+    def load_state_dict(self, state:dict): self.averaged, self.pending = None, state # applied by `before_fit`
+
+# %% ../nbs/05_train.ipynb #3aa52cc9
+DEEP_SUPERVISION_WEIGHT = 0.2 # `DeepSupervision`'s default weight of the stages' mean BCE at the start of a stage
+
+class DeepSupervision(Callback):
+    "Add `weight` times the mean BCE of the decoder stages' own logits to the training loss, decaying to 0 in each fit"
+    order = 1 # after `StopOnNonFinite` checks the loss of the output
+    def __init__(self, weight:float=DEEP_SUPERVISION_WEIGHT, # at the start of each fit
+                 decay:bool=True, # linearly to 0 by the end of each fit
+                ): store_attr()
+    def after_loss(self):
+        model = getattr(self.learn.model, 'module', self.learn.model)
+        aux, model.aux_logits = getattr(model, 'aux_logits', None), None
+        if not self.training or not aux: return
+        w = self.weight * ((1 - self.pct_train) if self.decay else 1.)
+        if w <= 0: return
+        y = (self.yb[0] == 1).float()
+        bce = [F.binary_cross_entropy_with_logits(a[:, 0].float(), y) for a in aux]
+        self.learn.loss_grad = self.learn.loss_grad + w * torch.stack(bce).mean()
 
 # %% ../nbs/05_train.ipynb #15ca5e73
 LOSSES = { # a stage's loss by name; a recipe's name says its stages' losses ('bce-lovasz': 'bce+lovasz', then 'lovasz')
@@ -397,13 +449,15 @@ def resume_point(learn, # the fold's `Learner`
                  folder:Path, # the fold's folder
                  stages:list, # the recipe
                 ) -> tuple[int, int]:
-    "Load `last.pth` (model, optimizer, best score, plan of `stages`) into `learn`; the (stage, epoch) to start from"
+    "Load `last.pth` (model, optimizer, average, best score, plan of `stages`) into `learn`; the (stage, epoch) next"
     if not (folder/'last.pth').exists():
         if not rank_distrib(): _trim_history(folder/'history.csv', -1, -1)
         return 0, 0
     last = torch.load(folder/'last.pth', map_location='cpu', weights_only=True)
     learn.model.load_state_dict(last['model'])
     learn.create_opt(); learn.opt.load_state_dict(last['opt'])
+    if (average := getattr(learn, 'weight_average', None)) is not None and last.get('average') is not None:
+        average.load_state_dict(last['average'])
     ckpt.best, ckpt.spent = last['best'], last.get('spent')
     if last.get('stages'): stages[:] = [Stage(**s) for s in last['stages']] # as a `TimeBudget` had planned them
     if (folder/'model.pth').exists(): # written in an epoch that `last.pth` does not cover (a kill in between)?
@@ -415,8 +469,8 @@ def resume_point(learn, # the fold's `Learner`
 
 # %% ../nbs/05_train.ipynb #68ec6c0b
 def fold_learner(dls, folder:Path, stages:list, arch:str, meta:dict, mixed_precision=True, channels_last=True,
-                 quiet=False, cbs=None, pretrained=False, pretrained_file=None, wd=None, **model_kwargs):
-    "The fold's `Learner`, with checkpoints, the CSV log, the non-finite stop, mixed precision and channels-last"
+                 quiet=False, cbs=None, pretrained=False, pretrained_file=None, wd=None, ema=None, **model_kwargs):
+    "The fold's `Learner`: checkpoints, CSV log, non-finite stop, mixed precision, channels-last, averaging, aux loss"
     learn = salt_learner(dls, arch=arch, pretrained=pretrained, pretrained_file=pretrained_file,
                          loss_func=stages[0].loss_func(), metrics=TGSScore(), wd=wd, **model_kwargs)
     learn.unfreeze()
@@ -425,6 +479,8 @@ def fold_learner(dls, folder:Path, stages:list, arch:str, meta:dict, mixed_preci
     learn.autocast_dtype = amp_dtype(dls.device) if mixed_precision else None
     if learn.autocast_dtype is not None: learn.add_cb(AutocastMixedPrecision(learn.autocast_dtype))
     if channels_last: learn.add_cb(ChannelsLast())
+    if ema is not None: learn.add_cb(WeightAverage(ema))
+    if model_kwargs.get('deep_supervision'): learn.add_cb(DeepSupervision())
     if quiet: learn.remove_cb(ProgressCallback); learn.logger = lambda *a, **k: None
     return learn
 
@@ -441,6 +497,7 @@ def fit_stages(learn, folder:Path, stages:list, start=(0, 0),
         if i > first_stage or first_epoch == 0:
             if i > 0 and (folder/'model.pth').exists(): load_checkpoint(folder/'model.pth', learn.model)
             learn.opt = None
+            if (average := getattr(learn, 'weight_average', None)) is not None: average.reset()
         if stages[i].pseudo and not getattr(learn.dls, 'n_pseudo', 0): # labelled by the best model so far
             if pseudo_dls is None: raise ValueError("fit_stages: a Stage with pseudo=True needs `pseudo_dls`")
             learn.dls = pseudo_dls(learn)
@@ -490,6 +547,7 @@ def train_fold(path, # data folder in the competition layout
                lr=1e-3, # maximum learning rate of the first stage
                bs=32, # batch size
                wd=None, # decoupled weight decay (None: the optimizer's, 0.01)
+               ema=None, # decay of a moving average of the weights, validated and saved instead (`WeightAverage`)
                aug=True, # training augmentations: `salt_aug_transforms`' defaults, or a dict of its arguments
                size=None, # padded input side (default: 128, or `BUDGET_SIZE` with `minutes`)
                n_in=1, # input channels (1 image, 2 +depth, 3 +row ramp)
@@ -499,6 +557,7 @@ def train_fold(path, # data folder in the competition layout
                pretrained=False, # ImageNet weights for the encoder (needs timm's cache or `pretrained_file`)
                pretrained_file=None, # local encoder weights
                n_folds=5, seed=42, # fold assignment and seed of everything
+               train_seed=None, # seed of the weights and batches only, when it should differ from `seed`'s split
                limit=None, # train on the first `limit` ids only (quick runs)
                mixed_precision=True, # autocast to `amp_dtype` where the device computes it natively
                channels_last=True, # channels-last memory format (pays with mixed precision)
@@ -515,7 +574,7 @@ def train_fold(path, # data folder in the competition layout
     if minutes is not None and (minutes <= 0 or not isinstance(recipe, str)):
         raise ValueError(f"minutes={minutes!r}: a time budget needs minutes > 0 and a recipe name (got {recipe!r})")
     folder = Path(out)/f'fold{fold}'
-    set_seed(seed, reproducible=True)
+    set_seed(seed if train_seed is None else train_seed, reproducible=True)
     stages = make_recipe(recipe, MIN_SECOND_STAGE if minutes else epochs, lr) # with a budget, a first plan
     pseudo = any(s.pseudo for s in make_recipe(recipe, max(epochs, MIN_PSEUDO_STAGE), lr)) # a pseudo-label stage
     if pseudo: check_layout(path, train=False, test=True) # it needs the test images: say so before training
@@ -526,12 +585,13 @@ def train_fold(path, # data folder in the competition layout
                       bs=bs, size=size, n_in=n_in, n_folds=n_folds, seed=seed, limit=limit, pretrained=pretrained,
                       pretrained_file=pretrained_file, mixed_precision=mixed_precision, channels_last=channels_last,
                       tta=tta, model_kwargs=kwargs, **({'pseudo_uncertain': pseudo_uncertain} if pseudo else {}),
-                      **({'wd': wd} if wd is not None else {}), **({'aug': aug} if aug is not True else {}))
+                      **{k: v for k, v in dict(wd=wd, ema=ema, train_seed=train_seed).items() if v is not None},
+                      **({'aug': aug} if aug is not True else {}))
     if (done := check_fold(folder, cfg, resume)) is not None: return done
     if not rank_distrib(): write_json(cfg, folder/'config.json')
     meta = dict(arch=arch, n_in=n_in, size=size, fold=fold, model_kwargs=kwargs)
     learn = fold_learner(dls, folder, stages, arch, meta, mixed_precision, channels_last, quiet, cbs, pretrained,
-                         pretrained_file, wd, **kwargs)
+                         pretrained_file, wd, ema, **kwargs)
     start = resume_point(learn, learn.run_checkpoints, folder, stages)
     if minutes: # seconds a killed run spent before its `last.pth` count too
         n_search = len(dls.valid_ds) * len([p for p in folder.parent.glob('fold*/oof.npz') if p.parent != folder])

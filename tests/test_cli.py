@@ -215,3 +215,24 @@ def test_submit_checks_then_uploads(synth, tmp_path):
     assert not (tmp_path/'submitted.txt').exists()  # nothing was uploaded
     r = run('submit', good, '--message', 'x', check=False)  # no kaggle package on the path
     assert r.returncode != 0 and "pip install 'salt_fastai[kaggle]'" in r.stderr
+
+def test_train_resolution_levers(synth, tmp_path):
+    """The native encoder with deep supervision and weight averaging trains and predicts (its checkpoint rebuilds
+    from the run alone); a bad `--ema` or `--no-maxpool` on an encoder without a max-pool is one line, with nothing
+    written"""
+    import json
+    run_dir = tmp_path/'run'
+    r = run('train', '--data', synth, '--arch', 'salt_resnet', '--deep-supervision', '--ema', 0.9, '--epochs', 1,
+            '--size', 101, '--out', run_dir, '--bs', 8, '--quiet')
+    assert r.stderr == '', r.stderr
+    cfg = json.loads((run_dir/'fold0'/'config.json').read_text())
+    assert cfg['ema'] == 0.9 and cfg['arch'] == 'salt_resnet' and cfg['model_kwargs']['deep_supervision'] is True
+    sub = tmp_path/'sub.csv'
+    run('predict', '--data', synth, '--run', run_dir, '--out', sub, '--quiet')
+    check_submission(sub, synth)
+    for extra, why in ((['--arch', 'salt_resnet', '--no-maxpool'], '--no-maxpool: maxpool=False: salt_resnet has no max-pool'),
+                       (['--ema', '1.5'], '--ema 1.5: expected a decay between 0 and 1')):
+        out = tmp_path/'refused'
+        r = run('train', '--data', synth, '--out', out, *extra, check=False)
+        assert r.returncode == 2 and why in r.stderr and r.stderr.count('\n') == 1, r.stderr
+        assert not out.exists(), sorted(out.rglob('*'))
