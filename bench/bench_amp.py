@@ -7,15 +7,16 @@ channels_last=False)` against `train_fold`'s defaults, which autocast to `amp_dt
 computes it natively: AVX512-BF16 or AMX) and use channels-last memory. On a CPU without native bf16 the defaults
 train in fp32 with channels-last memory, and the figures say so (`amp` of each side).
 
-Each side trains `--rounds` times (2 by default), in the order fp32, defaults, defaults, fp32, ... so that load from
+Each side trains `--rounds` times (5 by default), in the order fp32, defaults, defaults, fp32, ... so that load from
 other processes on a shared CPU hits both alike. Time per epoch of a run: the median wall time of its epochs after
-the first (the first pays one-off costs), from `bench/epochs.py`'s `epoch_log`; of a side: that of its fastest run,
-the one other processes disturbed least (every epoch's time is recorded too). Held-out
+the first (the first pays one-off costs), from `bench/epochs.py`'s `epoch_log`; of a side: the median over its runs,
+so that one disturbed run moves neither side (every epoch's time is recorded too). The speed-up is the ratio of the
+two medians; the ratios of the runs paired round by round give its range. Held-out
 scores (the same in every run of a side: training is seeded) are recorded too; on ~24 held-out images one image moves the mean
 by about 0.04, so they say only that both sides learn. Prints a markdown table with the hardware and records the
 figures in `bench/results/amp.json` (`--results` for another folder).
 
-    python bench/bench_amp.py                       # 120 images, 2 runs of 3 epochs per side: a few minutes on 2 cores
+    python bench/bench_amp.py                       # 120 images, 5 runs of 3 epochs per side: a few minutes on 2 cores
     python bench/bench_amp.py --n-train 48 --epochs 2 --rounds 1 --results /tmp/smoke   # a smoke run
 """
 import argparse, statistics, tempfile, time
@@ -31,7 +32,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--n-train', type=int, default=120, help='synthetic training images (default: %(default)s)')
     p.add_argument('--epochs', type=int, default=3, help='epochs per run (default: %(default)s)')
-    p.add_argument('--rounds', type=int, default=2, help='runs per side, alternating (default: %(default)s)')
+    p.add_argument('--rounds', type=int, default=5, help='runs per side, alternating (default: %(default)s)')
     p.add_argument('--arch', default='resnet18')
     p.add_argument('--bs', type=int, default=16)
     p.add_argument('--lr', type=float, default=2e-3)
@@ -63,19 +64,22 @@ def main():
             v['epoch_seconds'].append(log.times); v['wall_s'].append(time.perf_counter() - t0); v['score'].append(r['score'])
     for v in res.values():
         v['run_seconds_per_epoch'] = [statistics.median(run[1:]) for run in v['epoch_seconds']]
-        v['seconds_per_epoch'] = min(v['run_seconds_per_epoch'])
+        v['seconds_per_epoch'] = statistics.median(v['run_seconds_per_epoch'])
     fp32, amp = res['fp32'], res['defaults (autocast + channels_last)']
     speedup = fp32['seconds_per_epoch']/amp['seconds_per_epoch']
+    paired = [f/d for f, d in zip(fp32['run_seconds_per_epoch'], amp['run_seconds_per_epoch'])]  # round by round
     print(f"\n{a.arch} fold {a.fold} of {a.n_train} synthetic images ({fp32['n_train']} training / "
           f"{fp32['n_valid']} held out), {a.epochs} epochs, batch {a.bs}, {a.threads} torch threads, "
-          f"torch {torch.__version__}; seconds per epoch: median of epochs 2..{a.epochs} of a run, fastest of {a.rounds} run(s) per side\n")
+          f"torch {torch.__version__}; seconds per epoch: median of epochs 2..{a.epochs} of a run, median of {a.rounds} run(s) per side\n")
     print('| side | autocast | channels_last | s/epoch | whole run (s), median | held-out score of each run |\n|---|---|---|---:|---:|---:|')
     for name, v in res.items():
         print(f"| {name} | {v['amp']} | {v['channels_last']} | {v['seconds_per_epoch']:.1f} | "
               f"{statistics.median(v['wall_s']):.0f} | {', '.join(f'{x:.3f}' for x in v['score'])} |")
-    print(f'\nspeed-up of the defaults over fp32: {speedup:.2f}x per epoch')
+    print(f'\nspeed-up of the defaults over fp32: {speedup:.2f}x per epoch (runs paired by round: '
+          f'{min(paired):.2f}x to {max(paired):.2f}x)')
     record('amp', {k: v for k, v in vars(a).items() if k != 'results'},
-           dict(amp_dtype=str(amp_dtype('cpu')).replace('torch.', ''), fp32=fp32, defaults=amp, speedup=speedup),
+           dict(amp_dtype=str(amp_dtype('cpu')).replace('torch.', ''), fp32=fp32, defaults=amp, speedup=speedup,
+                speedup_range=[min(paired), max(paired)]),
            results=a.results)
 
 

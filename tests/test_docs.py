@@ -1,6 +1,8 @@
 """The documentation: `README.md` in sync with `nbs/index.ipynb`, and the Quarto-free site (`tools/build_docs.py`)
 built from the checkout and read in headless Chromium, offline."""
 import html, json, re, shutil, subprocess, sys
+
+import numpy as np
 from pathlib import Path
 
 import pytest
@@ -43,52 +45,121 @@ def test_readme_in_sync():
     assert not drift, '\n'.join(drift) + '\nrun `python tools/make_readme.py`'
 
 
-def readme_bench_table(readme:str) -> str:
-    "The benchmark table of README text `readme`: the lines from its header row to the first line that is not a table row"
-    lines = readme.splitlines()
-    head = '| ' + ' | '.join(bench_table.HEADER) + ' |'
-    assert lines.count(head) == 1, 'README.md should hold exactly one benchmark table'
-    i = lines.index(head); j = i
-    while j < len(lines) and lines[j].startswith('|'): j += 1
-    return '\n'.join(lines[i:j])
+def md_tables(text:str) -> list[list[str]]:
+    "The markdown tables of `text`, each as its lines (header, rule, rows)"
+    out, cur = [], []
+    for line in text.splitlines() + ['']:
+        if line.startswith('|'): cur.append(line)
+        elif cur: out.append(cur); cur = []
+    return out
 
 
-def test_readme_bench_table():
-    """The README's benchmark table is exactly what `tools/bench_table.py` generates from `bench/results/`, and each
-    of its rows links to a result file that exists"""
+def linked_results(text:str, base:Path) -> set[Path]:
+    "The result files that markdown `text` links to, resolved from `base`; each must exist"
+    links = re.findall(r'\]\(([^)\s]+\.json)\)', text)
+    for l in links: assert (base/l).is_file(), f'{l}: no such result file'
+    return {(base/l).resolve() for l in links}
+
+
+def test_readme_headline():
+    """The README's first screen holds what it is, the picture, the set-up commands and the headline plot; its one
+    table is `tools/bench_table.py`'s headline, short, each row linking result files that exist"""
     readme = (ROOT/'README.md').read_text(encoding='utf-8')
     assert bench_table.MARKER not in readme, 'the marker line was not replaced'
-    table = readme_bench_table(readme)
-    assert table == bench_table.bench_table(), 'README.md\'s benchmark table differs from bench/results: run `python tools/make_readme.py`'
-    rows = bench_table.table_rows()
-    assert len(table.splitlines()) == 2 + len(rows)
-    for path, _ in rows: assert path.is_file(), path
-    links = re.findall(r'\]\(([^)\s]+\.json)\)', table)
-    assert len(links) == len(rows)
-    for link in links: assert (ROOT/link).is_file(), f'{link}: no such result file'
+    first = '\n'.join(readme.splitlines()[:60])
+    pictures = re.findall(r'!\[[^]]*\]\((index_files/[^)]+\.png)\)', first)
+    assert len(pictures) >= 2, f'the first 60 lines should show the predictions and the plot: {pictures}'
+    for cmd in ('pip install -e . && salt-fastai demo --out demo_run', 'pip install -e ".[dev]" && nbdev-test && pytest tests'):
+        assert cmd in first, cmd
+    assert bench_table.headline() in readme, "README.md's headline differs from bench/results: run tools/make_readme.py"
+    tables = md_tables(readme)
+    assert tables, 'README.md has no headline table'
+    for t in tables:
+        assert len(t) - 2 <= 8, f'a README table has {len(t) - 2} rows (at most 8)'
+        for row in t: assert len(row) <= 300, f'a README table row has {len(row)} characters (at most 300): {row[:80]}'
+    rows = bench_table.headline_rows()
+    assert 3 <= len(rows) <= bench_table.HEADLINE_ROWS, rows
+    assert {f.resolve() for files, _ in rows for f in files} == linked_results(readme, ROOT)
     cells = json.loads((NBS/'index.ipynb').read_text(encoding='utf-8'))['cells']
     assert any(bench_table.MARKER in ''.join(c['source']) for c in cells), 'nbs/index.ipynb has no benchmark-table marker'
 
 
+def test_bench_readme_tables():
+    """bench/README.md holds every benchmark row: its generated part is what `tools/bench_table.py` makes of
+    bench/results, and every result file that counts is linked from it"""
+    text = (ROOT/'bench'/'README.md').read_text(encoding='utf-8')
+    assert text == make_readme.render_bench_readme(), 'bench/README.md differs from bench/results: run tools/make_readme.py'
+    linked = linked_results(text, ROOT/'bench')
+    want = {f.resolve() for _, _, _, fn in bench_table.GROUPS for f, _, _ in fn(bench_table.RESULTS)}
+    assert want == linked, sorted(p.name for p in want ^ linked)
+    top = {f.resolve() for f in bench_table.RESULTS.glob('*.json')}
+    assert top <= linked, f'result files with no row: {sorted(p.name for p in top - linked)}'
+    for title, *_ in bench_table.GROUPS: assert f'### {title}' in text, title
+
+
+def write_result(root:Path, rel:str, args:dict, figures:dict, cpu:str='Some CPU'):
+    "A result file under `root`/bench/results, as `bench/hardware.record` writes it"
+    hw = dict(cpu=cpu, cores=2, cpu_flags=['avx2'], cpu_native_bf16=False, gpu=None, load_average=[1.0, 1.0, 1.0])
+    f = root/'bench'/'results'/rel
+    f.parent.mkdir(parents=True, exist_ok=True)
+    f.write_text(json.dumps(dict(date='2026-01-02 03:04 UTC', commit='abcdef0123', hardware=hw, args=args,
+                                 figures=figures)))
+    return f
+
+
 def test_bench_table_selects_files(tmp_path):
     "Quality runs on a split that chose defaults, smoke runs (`--limit`) and GPU-recipe runs without a GPU get no row"
-    cpu = dict(cpu='Some CPU', cores=2, cpu_flags=['avx2'], cpu_native_bf16=False, gpu=None, load_average=[1.0, 1.0, 1.0])
     side = dict(epochs=3, score=0.6, tta_score=0.61, crossfit_score=0.62, wall=100.)
-    def write(rel, chose=False, limit=None, hw=cpu, **fig):
-        f = tmp_path/'bench'/'results'/rel
-        f.parent.mkdir(parents=True, exist_ok=True)
-        figures = dict(n_train=10, n_valid=5, ours=side, baseline=side, delta=0., delta_tta=0., delta_crossfit=0.,
-                       target=0.03, target_met=False, chose_defaults=chose, **fig)
-        f.write_text(json.dumps(dict(date='2026-01-02 03:04 UTC', commit='abcdef0123', hardware=hw,
-                                     args=dict(minutes=1, fold=0, seed=7, limit=limit, arch='a', bs=2), figures=figures)))
+    def write(rel, chose=False, limit=None, **fig):
+        figures = dict(n_train=10, n_valid=5, ours=side, baseline=side, chose_defaults=chose, **fig)
+        write_result(tmp_path, rel, dict(minutes=1, fold=0, seed=7, limit=limit, arch='a', bs=2), figures)
     write('quality/fold0_seed7_1min.json')
     write('quality/fold4_seed42_1min.json', chose=True)
     write('quality/fold0_seed7_1min_limit200.json', limit=200)
     write('gpu_recipe/cpu_smoke.json', epochs=1, mean_epoch_s=1., score=0.5)
-    rows = bench_table.table_rows(tmp_path/'bench'/'results', root=tmp_path)
-    assert [p.name for p, _ in rows] == ['fold0_seed7_1min.json']
-    t = bench_table.bench_table(tmp_path/'bench'/'results', root=tmp_path)
-    assert 'Some CPU, 2 cores, AVX2 only' in t and '[2026-01-02, abcdef0](bench/results/quality/fold0_seed7_1min.json)' in t
+    results = tmp_path/'bench'/'results'
+    test_rows = bench_table.quality_rows(results)
+    assert [(p.name, cells[2]) for p, _, cells in test_rows] == [('fold0_seed7_1min.json', 'ours'),
+                                                                    ('fold0_seed7_1min.json', 'baseline')]
+    assert bench_table.gpu_rows(results) == []
+    t = bench_table._table(bench_table.QUALITY_HEADER, test_rows, tmp_path, '')
+    assert 'Some CPU ×2, AVX2 only; load 1.0' in t and '[2026-01-02, abcdef0](bench/results/quality/fold0_seed7_1min.json)' in t
+
+
+def test_lever_results_required(tmp_path):
+    """The lever table cannot come out empty: without lever runs on the lever split the tables are not built; a
+    paired lever is kept only when its whole interval lies above 0"""
+    results = tmp_path/'bench'/'results'
+    (results/'budget').mkdir(parents=True)
+    with pytest.raises(bench_table.NoResults): bench_table.all_tables(results, root=tmp_path)
+    base = dict(fold=0, seed=11, minutes=20., arch='resnet34', size_ours=101, tag='t')
+    ids = [f'id{i}' for i in range(50)]
+    def run(name, scores, **lever):
+        s = dict(side='ours', epochs=5, score=0.7, tta_score=0.7, crossfit_score=float(np.mean(scores)),
+                 per_image=dict(ids=ids, crossfit=list(scores)))
+        write_result(tmp_path, f'budget/fold0_seed11_20min_t_ours{name}.json', {**base, **lever}, s)
+    rng = np.random.default_rng(0)
+    start = rng.uniform(0, 1, 50)
+    run('', start); run('_better', np.clip(start + 0.2, 0, 1), lr_ours=2e-3); run('_same', start, wd_ours=0.1)
+    rows = {cells[1]: cells for _, _, cells in bench_table.lever_rows(results)}
+    assert rows['start'][5:] == ['', '', ''], rows['start']
+    assert rows['better'][7] == 'yes' and rows['same'][7] == 'no' and rows['same'][5] == '+0.000', rows
+
+
+def test_levers_agree_with_defaults():
+    """What `--minutes` does is what the paired levers kept: the last paired round's start ran with today's defaults,
+    and no lever of that round has its interval above 0 unless the defaults took it"""
+    from salt_fastai.train import BUDGET_ARCH, BUDGET_SIZE
+    rows = [(f, r, c) for f, r, c in bench_table.lever_rows() if 'per_image' in r['figures']]
+    assert rows, 'no paired lever runs (with per-image scores) on the lever split'
+    last = max(r['args'].get('tag', '') for _, r, _ in rows)
+    rnd = [(f, r, c) for f, r, c in rows if r['args'].get('tag', '') == last]
+    start = next(r for _, r, c in rnd if c[1] == 'start')
+    a = start['args']
+    assert (a['arch'], a['size_ours'], a['bs_ours'], a['lr_ours'], a['recipe_ours']) == \
+        (BUDGET_ARCH, BUDGET_SIZE, 32, 1e-3, 'bce-lovasz'), a
+    kept = [c[1] for _, _, c in rnd if c[7] == 'yes']
+    assert kept == [], f'levers kept in round {last} but not in the defaults: {kept}'
 
 
 def test_index_quick_start():
@@ -164,7 +235,6 @@ def test_search_index(site):
     assert (site/'search/search_index.js').is_file()
     locations = {d['location'].split('#')[0] for d in idx['docs']}
     assert {build_docs.page_name(nb) for nb in build_docs.notebooks(NBS)} <= locations
-    if not LOSSES_NB.exists(): pytest.skip(f'{LOSSES_NB.name} not written yet: nothing to look up in the index')
     assert any('lovasz_hinge' in d['title'] for d in idx['docs']), 'no search entry titled lovasz_hinge'
 
 
@@ -215,7 +285,8 @@ def test_index_page_in_browser(site, chromium, dom, tmp_path):
     d = dom('index.html')
     text = text_of(d)
     assert re.search(r'<h1[^>]*>\s*salt_fastai', d)
-    for h in ('Install', 'Quick start', 'Building the docs'): assert re.search(rf'<h2[^>]*>\s*{h}', d), h
+    for h in ('Get started', 'How good, how fast', 'Use it on your data', 'Building the docs'):
+        assert re.search(rf'<h2[^>]*>\s*{h}', d), h
     assert 'pip install -e . && salt-fastai demo --out demo_run' in text
     assert 'pip install -e ".[dev]" && nbdev-test && pytest tests' in text
     assert figures(d) >= n_images(build_docs.BUILD/'docs/index.ipynb')
@@ -224,7 +295,6 @@ def test_index_page_in_browser(site, chromium, dom, tmp_path):
 
 def test_losses_page_in_browser(site, chromium, dom, tmp_path):
     "The losses API page renders its title, the `lovasz_hinge` heading and signature, its figures; a screenshot is saved"
-    if not LOSSES_NB.exists(): pytest.skip(f'{LOSSES_NB.name} not written yet')
     page = build_docs.page_name(LOSSES_NB)
     d = dom(page)
     assert re.search(rf'<h1[^>]*>\s*{re.escape(html.escape(nb_title(LOSSES_NB), quote=False))}', d)
@@ -234,17 +304,21 @@ def test_losses_page_in_browser(site, chromium, dom, tmp_path):
     screenshot(chromium, (site/page).as_uri(), tmp_path/'losses.png')
 
 
-def test_a_figure_in_browser(dom):
-    "The index and losses pages show at least one figure between them"
-    if not LOSSES_NB.exists(): pytest.skip(f'{LOSSES_NB.name} not written yet')
-    n = figures(dom('index.html')) + figures(dom(build_docs.page_name(LOSSES_NB)))
-    assert n >= 1, ('no figure on the index or losses page: nbs/index.ipynb is to show real predictions, '
-                    'or 02_losses a plot')
+def test_headline_plot_in_browser(dom):
+    "The index page shows the headline, as the README does: the plot under its heading, then the table's scores"
+    d = dom('index.html')
+    head = re.search(r'<h2[^>]*>\s*How good, how fast', d)
+    assert head, 'no headline section on the index page'
+    after = d[head.end():]
+    img, table = re.search(r'<img\b[^>]*src="data:image/png', after), after.find('held-out score, 60 min of CPU')
+    assert img and 0 < img.start() < table, 'the headline plot should come first, embedded, then the table'
+    m = re.search(r'held-out score, 60 min of CPU</td>\s*<td>([0-9.]+)', after)
+    o = bench_table.headline_runs()[60.]['ours'][1]
+    assert m and float(m.group(1)) == round(o['figures']['crossfit_score'], 3), 'the page\'s 60-minute score'
 
 
 def test_search_in_browser(site, chromium):
     "Search works from file:// with no network: a query for lovasz_hinge lists the losses page"
-    if not LOSSES_NB.exists(): pytest.skip(f'{LOSSES_NB.name} not written yet: nothing to search for')
     dom = chromium('--virtual-time-budget=15000', '--dump-dom', (site/'index.html').as_uri() + '?q=lovasz_hinge')
     results = re.findall(r'<a href="([^"]+)" class="md-search-result__link"', dom)
     assert any(build_docs.page_name(LOSSES_NB) in r for r in results), f'search results: {results}'
@@ -252,7 +326,6 @@ def test_search_in_browser(site, chromium):
 
 def test_markdown_cells_are_short():
     "A page explains what and why in short cells; long dated tables belong in result files (bench/results/)"
-    import json
     for nb in sorted((ROOT/'nbs').glob('*.ipynb')):
         for c in json.loads(nb.read_text())['cells']:
             if c['cell_type'] == 'markdown':
@@ -262,7 +335,6 @@ def test_markdown_cells_are_short():
 
 def test_code_lines_within_120():
     "Code cells wrap at 120 characters, as the exported modules and the pages show them"
-    import json
     for nb in sorted((ROOT/'nbs').glob('*.ipynb')):
         for c in json.loads(nb.read_text())['cells']:
             if c['cell_type'] == 'code':

@@ -1,14 +1,15 @@
 #!/usr/bin/env python
 """Generate `README.md` from `nbs/index.ipynb` without Quarto (what `nbdev-readme` makes with Quarto).
 
-    python tools/make_readme.py           # write README.md (and index_files/ for figures, if the notebook has any)
-    python tools/make_readme.py --check   # exit 1 if README.md is not what the notebook generates
+    python tools/make_readme.py           # write README.md (and index_files/ for figures) and bench/README.md's tables
+    python tools/make_readme.py --check   # exit 1 if either is not what the notebook and the result files generate
 
 The notebook goes through nbdev's doc processors (title cell to frontmatter, hidden and exported cells and nbdev
 directives removed, backticked names linked to the docs), then nbconvert's markdown exporter. Links to notebooks
 point at their pages on the hosted docs, as `nbdev-readme` does. Figures in outputs are written to `index_files/`
-and referenced from the README. The marker line `<!-- bench-table -->` of the notebook becomes the benchmark table
-that `tools/bench_table.py` generates from the result files under `bench/results/` (links relative to the README).
+and referenced from the README. The marker line `<!-- bench-table -->` of the notebook becomes the headline table
+that `tools/bench_table.py` generates from the result files under `bench/results/` (links relative to the README),
+and the part of `bench/README.md` between its two marker lines becomes that script's tables of every result file.
 """
 from __future__ import annotations
 
@@ -75,6 +76,16 @@ def write_readme(text:str, files:dict[str, bytes], root:Path=ROOT):
     (root/'README.md').write_text(text, encoding='utf-8')
 
 
+BENCH_README = Path('bench')/'README.md'
+
+
+def render_bench_readme(root:Path=ROOT) -> str:
+    "bench/README.md under `root` with its generated part rebuilt from `root`/bench/results (links relative to it)"
+    f = root/BENCH_README
+    return bench_table.fill_between(f.read_text(encoding='utf-8'),
+                                    bench_table.all_tables(root/'bench'/'results', root=root/'bench'), str(f))
+
+
 def readme_drift(root:Path=ROOT) -> list[str]:
     "What differs between README.md (and its figures) in `root` and what the notebook generates; empty when in sync"
     text, files = render_readme()
@@ -88,6 +99,8 @@ def readme_drift(root:Path=ROOT) -> list[str]:
         res.append('README.md differs from the notebook:\n' + '\n'.join(list(diff)[:40]))
     for name, data in files.items():
         if not (root/name).exists() or (root/name).read_bytes() != data: res.append(f'{name} is missing or differs')
+    if render_bench_readme(root) != (root/BENCH_README).read_text(encoding='utf-8'):
+        res.append(f'{BENCH_README} differs from what bench/results generate')
     return res
 
 
@@ -102,7 +115,8 @@ def main(argv=None):
         return print('README.md is up to date')
     text, files = render_readme()
     write_readme(text, files)
-    print(f'wrote README.md' + (f' and {len(files)} figure(s) in {FILES_DIR}/' if files else ''))
+    (ROOT/BENCH_README).write_text(render_bench_readme(), encoding='utf-8')
+    print(f'wrote README.md' + (f' and {len(files)} figure(s) in {FILES_DIR}/' if files else '') + f', {BENCH_README}')
 
 
 if __name__ == '__main__': main()
