@@ -8,6 +8,7 @@ Docs: https://salt-fastai.github.io/salt_fastai/train.html.md"""
 from __future__ import annotations
 import hashlib, json, os, time
 from dataclasses import asdict, dataclass, replace
+from functools import partial
 from pathlib import Path
 import numpy as np, pandas as pd, torch
 import torch.nn.functional as F
@@ -30,11 +31,11 @@ from .model import SaltUnet, salt_learner, save_checkpoint, load_checkpoint, pre
 
 # %% auto #0
 __all__ = ['EMA_DECAY', 'DEEP_SUPERVISION_WEIGHT', 'LOSSES', 'MIN_SECOND_STAGE', 'MIN_PSEUDO_STAGE', 'RECIPES',
-           'PSEUDO_MAX_UNCERTAIN', 'RUN_FILES', 'BUDGET_SIZE', 'BUDGET_ARCH', 'amp_dtype', 'AutocastMixedPrecision',
+           'PSEUDO_MAX_UNCERTAIN', 'BUDGET_SIZE', 'BUDGET_ARCH', 'RUN_FILES', 'amp_dtype', 'AutocastMixedPrecision',
            'RunCheckpoints', 'EpochCSVLogger', 'NonFiniteLoss', 'StopOnNonFinite', 'WeightAverage', 'DeepSupervision',
-           'Stage', 'make_recipe', 'TimeBudget', 'predict_valid', 'update_threshold', 'pseudo_labels', 'RunConfigError',
-           'data_fingerprint', 'fold_config', 'check_fold', 'resume_point', 'fold_learner', 'fit_stages', 'fold_result',
-           'train_fold', 'train_cv']
+           'Stage', 'make_recipe', 'TimeBudget', 'predict_valid', 'update_threshold', 'pseudo_labels', 'fold_plan',
+           'RunConfigError', 'data_fingerprint', 'fold_config', 'train_config', 'check_fold', 'fold_learner',
+           'fit_stages', 'resume_point', 'fold_result', 'fold_budget', 'train_fold', 'train_cv']
 
 # %% ../nbs/05_train.ipynb #c7efaaff
 def amp_dtype(device=None # a torch device; default: CUDA if available, else CPU
@@ -315,6 +316,7 @@ def predict_valid(learn, tta=True) -> tuple[np.ndarray, np.ndarray]:
             masks.append(crop_pad(yb).cpu().numpy().astype(np.uint8))
     return np.concatenate(probs), np.concatenate(masks)
 
+# %% ../nbs/05_train.ipynb #687d3fab
 def update_threshold(run, # a run directory
                      thresholds=None, # candidate thresholds (default: `best_postprocess`'s)
                      min_sizes=(0, 10, 20, 40, 80, 160), # candidate minimum mask sizes; `(0,)`: the threshold alone
@@ -359,29 +361,24 @@ def pseudo_labels(learn, # its model labels the test images (`fit_stages` loads 
         np.savez_compressed(out, ids=ids, masks=masks, uncertain=uncertain)
     return ids.tolist(), masks
 
-# %% ../nbs/05_train.ipynb #caea3be0
-def _cpu_broadcast(self, t, rank):
-    "Broadcast `t` from `rank`, on the device the process group's backend needs (fastai 2.8 assumes NCCL)"
-    dev = 'cuda' if torch.distributed.get_backend() == 'nccl' else 'cpu'
-    t = torch.LongTensor(t).to(dev); torch.distributed.broadcast(t, rank)
-    return t.cpu().tolist()
+# %% ../nbs/05_train.ipynb #dead4f6a
+BUDGET_SIZE = 101 # `minutes`' default side: unpadded (the lever table: bench/README.md, "Levers")
+BUDGET_ARCH = 'resnet34' # `minutes`' default encoder: the one every budget figure was measured with
 
-def _distributed():
-    "Import `fastai.distributed` (it needs `accelerate`) only where a run is distributed, and let it broadcast on CPU"
-    try: import accelerate  # noqa: F401  fastai.distributed fails with a NameError without it
-    except ImportError:
-        raise ImportError("distributed training needs accelerate: pip install 'salt_fastai[distributed]'") from None
-    from fastai.distributed import DistributedDL  # also adds `Learner.distrib_ctx`
-    DistributedDL._broadcast = _cpu_broadcast  # fastai 2.8.x: `LongTensor(t).cuda()`, which fails under gloo on CPU
-
-def _stage_fit(learn, stage, start_epoch, distributed, n_epoch):
-    learn.loss_func = stage.loss_func()
-    if distributed:
-        _distributed()
-        cpu = learn.dls.device.type == 'cpu' # accelerate needs `cpu=True` for gloo; SyncBatchNorm is GPU-only
-        with learn.distrib_ctx(sync_bn=not cpu, cpu=cpu):
-            learn.fit_one_cycle(n_epoch, stage.lr, start_epoch=start_epoch)
-    else: learn.fit_one_cycle(n_epoch, stage.lr, start_epoch=start_epoch)
+def fold_plan(recipe='bce-lovasz', # a name in `RECIPES` or a list of `Stage`s
+              epochs=10, # total epochs (with `minutes`, the budget plans them)
+              lr=1e-3, # maximum learning rate of the first stage
+              minutes=None, # a time budget in minutes
+              arch=None, # timm encoder (default: 'inception_resnet_v2', or `BUDGET_ARCH` with `minutes`)
+              size=None, # padded input side (default: 128, or `BUDGET_SIZE` with `minutes`)
+             ) -> tuple: # `(arch, size, stages, pseudo)`
+    "The encoder, input side and first plan of stages of a fold, and whether a stage pseudo-labels test images"
+    if minutes is not None and (minutes <= 0 or not isinstance(recipe, str)):
+        raise ValueError(f"minutes={minutes!r}: a time budget needs minutes > 0 and a recipe name (got {recipe!r})")
+    stages = make_recipe(recipe, MIN_SECOND_STAGE if minutes else epochs, lr) # with a budget, a first plan
+    pseudo = any(s.pseudo for s in make_recipe(recipe, max(epochs, MIN_PSEUDO_STAGE), lr)) # a pseudo-label stage
+    arch = arch or (BUDGET_ARCH if minutes else 'inception_resnet_v2')
+    return arch, size or (BUDGET_SIZE if minutes else 128), stages, pseudo
 
 # %% ../nbs/05_train.ipynb #e74ec67d
 RUN_FILES = ('config.json', 'model.pth', 'last.pth', 'history.csv', 'pseudo.npz', 'oof.npz', 'result.json') # a fold's
@@ -404,6 +401,28 @@ def fold_config(dls, # the fold's `DataLoaders` (`salt_dls`)
     cfg = dict(version=__version__, data=data_fingerprint(dls.df), n_train=len(dls.train_ds),
                n_valid=len(dls.valid_ds), stages=[asdict(s) for s in stages], **settings)
     return json.loads(json.dumps(_to_builtin(cfg), default=str))
+
+# %% ../nbs/05_train.ipynb #0249d543
+def train_config(dls, # the fold's `DataLoaders`
+                 stages:list, # the first plan (`fold_plan`)
+                 minutes=None, # a time budget: it plans the epochs, so none are recorded
+                 recipe='bce-lovasz', # a name in `RECIPES`, or a list of `Stage`s (recorded as 'custom')
+                 pseudo=False, # the recipe has a pseudo-label stage: `pseudo_uncertain` is recorded
+                 fold=0, # the validation fold
+                 arch=None, # the encoder (`fold_plan`'s)
+                 lr=1e-3, # maximum learning rate of the first stage
+                 pseudo_uncertain=PSEUDO_MAX_UNCERTAIN, # a pseudo-label stage's `max_uncertain`
+                 wd=None, ema=None, train_seed=None, # recorded only when set
+                 aug=True, # recorded only when not the default augmentations
+                 **settings # the other settings of `train_fold` that change the result, in its order
+                ) -> dict:
+    "The `fold_config` that `train_fold` records: a budget's epochs left open, later settings only where set"
+    optional = {k: v for k, v in dict(wd=wd, ema=ema, train_seed=train_seed).items() if v is not None}
+    return fold_config(dls, [] if minutes else stages, fold=fold, arch=arch,
+                       epochs=None if minutes else sum(s.epochs for s in stages), time_budget=minutes is not None,
+                       lr=lr, recipe=recipe if isinstance(recipe, str) else 'custom', **settings,
+                       **({'pseudo_uncertain': pseudo_uncertain} if pseudo else {}), **optional,
+                       **({'aug': aug} if aug is not True else {}))
 
 # %% ../nbs/05_train.ipynb #9466a735
 def _short(v, n=40):
@@ -431,6 +450,73 @@ def check_fold(folder:Path, # the fold's folder
     if diff: raise RunConfigError(f"{folder} was trained with other settings ({'; '.join(diff)}): {fix}")
     if (folder/'result.json').exists(): return json.loads((folder/'result.json').read_text())
     return None
+
+# %% ../nbs/05_train.ipynb #68ec6c0b
+def fold_learner(dls, folder:Path, stages:list, arch:str, meta:dict, mixed_precision=True, channels_last=True,
+                 quiet=False, cbs=None, pretrained=False, pretrained_file=None, wd=None, ema=None, **model_kwargs):
+    "The fold's `Learner`: checkpoints, CSV log, non-finite stop, mixed precision, channels-last, averaging, aux loss"
+    learn = salt_learner(dls, arch=arch, pretrained=pretrained, pretrained_file=pretrained_file,
+                         loss_func=stages[0].loss_func(), metrics=TGSScore(), wd=wd, **model_kwargs)
+    learn.unfreeze()
+    learn.add_cbs([RunCheckpoints(folder, meta, monitor=learn.metrics[0].name), StopOnNonFinite()] + listify(cbs))
+    if not rank_distrib(): learn.add_cb(EpochCSVLogger(folder/'history.csv', append=True)) # one log, by rank 0
+    learn.autocast_dtype = amp_dtype(dls.device) if mixed_precision else None
+    if learn.autocast_dtype is not None: learn.add_cb(AutocastMixedPrecision(learn.autocast_dtype))
+    if channels_last: learn.add_cb(ChannelsLast())
+    if ema is not None: learn.add_cb(WeightAverage(ema))
+    if model_kwargs.get('deep_supervision'): learn.add_cb(DeepSupervision())
+    if quiet: learn.remove_cb(ProgressCallback); learn.logger = lambda *a, **k: None
+    return learn
+
+# %% ../nbs/05_train.ipynb #caea3be0
+def _cpu_broadcast(self, t, rank):
+    "Broadcast `t` from `rank`, on the device the process group's backend needs (fastai 2.8 assumes NCCL)"
+    dev = 'cuda' if torch.distributed.get_backend() == 'nccl' else 'cpu'
+    t = torch.LongTensor(t).to(dev); torch.distributed.broadcast(t, rank)
+    return t.cpu().tolist()
+
+def _distributed():
+    "Import `fastai.distributed` (it needs `accelerate`) only where a run is distributed, and let it broadcast on CPU"
+    try: import accelerate  # noqa: F401  fastai.distributed fails with a NameError without it
+    except ImportError:
+        raise ImportError("distributed training needs accelerate: pip install 'salt_fastai[distributed]'") from None
+    from fastai.distributed import DistributedDL  # also adds `Learner.distrib_ctx`
+    DistributedDL._broadcast = _cpu_broadcast  # fastai 2.8.x: `LongTensor(t).cuda()`, which fails under gloo on CPU
+
+def _stage_fit(learn, stage, start_epoch, distributed, n_epoch):
+    learn.loss_func = stage.loss_func()
+    if distributed:
+        _distributed()
+        cpu = learn.dls.device.type == 'cpu' # accelerate needs `cpu=True` for gloo; SyncBatchNorm is GPU-only
+        with learn.distrib_ctx(sync_bn=not cpu, cpu=cpu):
+            learn.fit_one_cycle(n_epoch, stage.lr, start_epoch=start_epoch)
+    else: learn.fit_one_cycle(n_epoch, stage.lr, start_epoch=start_epoch)
+
+# %% ../nbs/05_train.ipynb #335bfcc7
+def fit_stages(learn, folder:Path, stages:list, start=(0, 0),
+               pseudo_dls=None, # a function of `learn` that returns its `DataLoaders` with pseudo-labelled images
+              ):
+    "Train `stages` from `start` = (stage, epoch); a stage after the first starts from the best checkpoint"
+    first_stage, first_epoch = start
+    distributed = num_distrib() > 1
+    budget = getattr(learn, 'time_budget', None) # it re-plans `stages` in place, and ends each stage's fit
+    learn.run_checkpoints.stages = stages
+    i = first_stage
+    while i < len(stages):
+        if i > first_stage or first_epoch == 0:
+            if i > 0 and (folder/'model.pth').exists(): load_checkpoint(folder/'model.pth', learn.model)
+            learn.opt = None
+            if (average := getattr(learn, 'weight_average', None)) is not None: average.reset()
+        if stages[i].pseudo and not getattr(learn.dls, 'n_pseudo', 0): # labelled by the best model so far
+            if pseudo_dls is None: raise ValueError("fit_stages: a Stage with pseudo=True needs `pseudo_dls`")
+            learn.dls = pseudo_dls(learn)
+        learn.run_checkpoints.stage = i
+        if hasattr(learn, 'epoch_csv_logger'): learn.epoch_csv_logger.stage = i
+        if budget is not None: budget.stage = i
+        n_epoch = 10_000 if budget is not None else stages[i].epochs # the budget's plan ends the fit
+        _stage_fit(learn, stages[i], first_epoch if i == first_stage else 0, distributed, n_epoch)
+        i += 1
+    stages[:] = [s for s in stages if s.epochs] # a stage the budget left no time for
 
 # %% ../nbs/05_train.ipynb #5401b1c8
 def _trim_history(path, stage, epoch):
@@ -467,49 +553,6 @@ def resume_point(learn, # the fold's `Learner`
     stage, epoch = last['stage'], last['epoch'] + 1
     return (stage + 1, 0) if epoch >= stages[stage].epochs else (stage, epoch)
 
-# %% ../nbs/05_train.ipynb #68ec6c0b
-def fold_learner(dls, folder:Path, stages:list, arch:str, meta:dict, mixed_precision=True, channels_last=True,
-                 quiet=False, cbs=None, pretrained=False, pretrained_file=None, wd=None, ema=None, **model_kwargs):
-    "The fold's `Learner`: checkpoints, CSV log, non-finite stop, mixed precision, channels-last, averaging, aux loss"
-    learn = salt_learner(dls, arch=arch, pretrained=pretrained, pretrained_file=pretrained_file,
-                         loss_func=stages[0].loss_func(), metrics=TGSScore(), wd=wd, **model_kwargs)
-    learn.unfreeze()
-    learn.add_cbs([RunCheckpoints(folder, meta, monitor=learn.metrics[0].name), StopOnNonFinite()] + listify(cbs))
-    if not rank_distrib(): learn.add_cb(EpochCSVLogger(folder/'history.csv', append=True)) # one log, by rank 0
-    learn.autocast_dtype = amp_dtype(dls.device) if mixed_precision else None
-    if learn.autocast_dtype is not None: learn.add_cb(AutocastMixedPrecision(learn.autocast_dtype))
-    if channels_last: learn.add_cb(ChannelsLast())
-    if ema is not None: learn.add_cb(WeightAverage(ema))
-    if model_kwargs.get('deep_supervision'): learn.add_cb(DeepSupervision())
-    if quiet: learn.remove_cb(ProgressCallback); learn.logger = lambda *a, **k: None
-    return learn
-
-def fit_stages(learn, folder:Path, stages:list, start=(0, 0),
-               pseudo_dls=None, # a function of `learn` that returns its `DataLoaders` with pseudo-labelled images
-              ):
-    "Train `stages` from `start` = (stage, epoch); a stage after the first starts from the best checkpoint"
-    first_stage, first_epoch = start
-    distributed = num_distrib() > 1
-    budget = getattr(learn, 'time_budget', None) # it re-plans `stages` in place, and ends each stage's fit
-    learn.run_checkpoints.stages = stages
-    i = first_stage
-    while i < len(stages):
-        if i > first_stage or first_epoch == 0:
-            if i > 0 and (folder/'model.pth').exists(): load_checkpoint(folder/'model.pth', learn.model)
-            learn.opt = None
-            if (average := getattr(learn, 'weight_average', None)) is not None: average.reset()
-        if stages[i].pseudo and not getattr(learn.dls, 'n_pseudo', 0): # labelled by the best model so far
-            if pseudo_dls is None: raise ValueError("fit_stages: a Stage with pseudo=True needs `pseudo_dls`")
-            learn.dls = pseudo_dls(learn)
-        learn.run_checkpoints.stage = i
-        if hasattr(learn, 'epoch_csv_logger'): learn.epoch_csv_logger.stage = i
-        if budget is not None: budget.stage = i
-        n_epoch = 10_000 if budget is not None else stages[i].epochs # the budget's plan ends the fit
-        _stage_fit(learn, stages[i], first_epoch if i == first_stage else 0, distributed, n_epoch)
-        i += 1
-    stages[:] = [s for s in stages if s.epochs] # a stage the budget left no time for
-
-
 # %% ../nbs/05_train.ipynb #36659677
 def fold_result(learn, folder:Path, stages:list, recipe, fold:int, arch:str, tta=True, t0=None, **extra) -> dict:
     "Out-of-fold probabilities of the best checkpoint, the fold's scores and the run's threshold, written to `folder`"
@@ -533,77 +576,61 @@ def fold_result(learn, folder:Path, stages:list, recipe, fold:int, arch:str, tta
     write_json(res, folder/'result.json')
     return res
 
-# %% ../nbs/05_train.ipynb #0e1441c3
-BUDGET_SIZE = 101 # `minutes`' default side: more of the faster unpadded epochs scored better (the lever table)
-BUDGET_ARCH = 'resnet34' # `minutes`' default encoder: the one every budget figure holds up for (the lever table)
+# %% ../nbs/05_train.ipynb #c324e199
+def fold_budget(learn, # the fold's `Learner` (`fold_learner`), after `resume_point`
+                folder:Path, # the fold's folder
+                started:float, # `time.time()` the budget counts from
+                minutes:float, # the budget
+                stages:list, # the first plan (`fold_plan`), re-planned in place
+                recipe:str, # the name in `RECIPES` that re-plans it
+                lr:float, # the first stage's learning rate
+               ) -> TimeBudget:
+    "The fold's `TimeBudget`: a resumed run's spent seconds count; the search reads the folds finished before"
+    n_search = len(learn.dls.valid_ds) * len([p for p in folder.parent.glob('fold*/oof.npz') if p.parent != folder])
+    return TimeBudget(started - (learn.run_checkpoints.spent or 0), minutes * 60, stages, recipe, lr, n_search)
 
+# %% ../nbs/05_train.ipynb #0e1441c3
 @delegates(SaltUnet)
 def train_fold(path, # data folder in the competition layout
                fold=0, # validation fold
                arch=None, # timm encoder (default: 'inception_resnet_v2', or `BUDGET_ARCH` with `minutes`)
-               epochs=10, # total epochs of the recipe (ignored when `recipe` is a list of `Stage`s, or with `minutes`)
-               minutes=None, # a time budget instead of `epochs`: the fold's result is written within this many minutes
-               started=None, # `time.time()` the budget counts from (default: now)
-               lr=1e-3, # maximum learning rate of the first stage
-               bs=32, # batch size
-               wd=None, # decoupled weight decay (None: the optimizer's, 0.01)
+               epochs=10, minutes=None, started=None, # the recipe's epochs, or a budget from `started` (default: now)
+               lr=1e-3, bs=32, wd=None, # peak learning rate of the first stage, batch size, weight decay (None: 0.01)
                ema=None, # decay of a moving average of the weights, validated and saved instead (`WeightAverage`)
                aug=True, # training augmentations: `salt_aug_transforms`' defaults, or a dict of its arguments
-               size=None, # padded input side (default: 128, or `BUDGET_SIZE` with `minutes`)
-               n_in=1, # input channels (1 image, 2 +depth, 3 +row ramp)
-               recipe='bce-lovasz', # a name in `RECIPES` or a list of `Stage`s
-               pseudo_uncertain=PSEUDO_MAX_UNCERTAIN, # a pseudo-label stage's `max_uncertain` (`pseudo_labels`)
+               size=None, n_in=1, # padded side (128, or `BUDGET_SIZE` with `minutes`); channels (2: +depth, 3: +ramp)
+               recipe='bce-lovasz', pseudo_uncertain=PSEUDO_MAX_UNCERTAIN, # `RECIPES` name or `Stage`s; `pseudo_labels`
                out='runs/salt', # run directory (one sub-folder per fold)
-               pretrained=False, # ImageNet weights for the encoder (needs timm's cache or `pretrained_file`)
-               pretrained_file=None, # local encoder weights
-               n_folds=5, seed=42, # fold assignment and seed of everything
-               train_seed=None, # seed of the weights and batches only, when it should differ from `seed`'s split
+               pretrained=False, pretrained_file=None, # ImageNet encoder weights, from timm's cache or from this file
+               n_folds=5, seed=42, train_seed=None, # folds, seed of everything, or of the weights and batches only
                limit=None, # train on the first `limit` ids only (quick runs)
-               mixed_precision=True, # autocast to `amp_dtype` where the device computes it natively
-               channels_last=True, # channels-last memory format (pays with mixed precision)
-               quiet=False, # no progress bars or per-epoch tables
-               resume=True, # resume or return a fold made with the same settings; False: train it afresh
-               tta=True, # flip TTA for the out-of-fold probabilities
-               cbs=None, # more fastai callbacks for the `Learner` (e.g. a logger)
+               mixed_precision=True, channels_last=True, # autocast to `amp_dtype` where native; channels-last memory
+               quiet=False, resume=True, tta=True, cbs=None, # no bars; False: afresh; flip-TTA OOF; fastai callbacks
                **kwargs # passed to `SaltUnet` through `salt_learner` (e.g. `scse=True`, `empty_head=True`)
               ) -> dict:
     "Train fold `fold` with `recipe` for `epochs`, or as many as fit in `minutes`; its scores and the run's threshold"
     t0 = time.time() if started is None else started
-    size = size or (BUDGET_SIZE if minutes else 128)
-    arch = arch or (BUDGET_ARCH if minutes else 'inception_resnet_v2')
-    if minutes is not None and (minutes <= 0 or not isinstance(recipe, str)):
-        raise ValueError(f"minutes={minutes!r}: a time budget needs minutes > 0 and a recipe name (got {recipe!r})")
-    folder = Path(out)/f'fold{fold}'
+    arch, size, stages, pseudo = fold_plan(recipe, epochs, lr, minutes, arch, size)
     set_seed(seed if train_seed is None else train_seed, reproducible=True)
-    stages = make_recipe(recipe, MIN_SECOND_STAGE if minutes else epochs, lr) # with a budget, a first plan
-    pseudo = any(s.pseudo for s in make_recipe(recipe, max(epochs, MIN_PSEUDO_STAGE), lr)) # a pseudo-label stage
     if pseudo: check_layout(path, train=False, test=True) # it needs the test images: say so before training
-    dls = salt_dls(path, fold=fold, n_folds=n_folds, bs=bs, size=size, n_in=n_in, seed=seed, limit=limit, aug=aug)
-    cfg = fold_config(dls, [] if minutes else stages, fold=fold, arch=arch,
-                      epochs=None if minutes else sum(s.epochs for s in stages),
-                      time_budget=minutes is not None, lr=lr, recipe=recipe if isinstance(recipe, str) else 'custom',
-                      bs=bs, size=size, n_in=n_in, n_folds=n_folds, seed=seed, limit=limit, pretrained=pretrained,
-                      pretrained_file=pretrained_file, mixed_precision=mixed_precision, channels_last=channels_last,
-                      tta=tta, model_kwargs=kwargs, **({'pseudo_uncertain': pseudo_uncertain} if pseudo else {}),
-                      **{k: v for k, v in dict(wd=wd, ema=ema, train_seed=train_seed).items() if v is not None},
-                      **({'aug': aug} if aug is not True else {}))
+    data = partial(salt_dls, path, fold=fold, n_folds=n_folds, bs=bs, size=size, n_in=n_in, seed=seed, limit=limit,
+                   aug=aug) # the fold's `DataLoaders` (with `pseudo`: and pseudo-labelled test images)
+    dls, folder = data(), Path(out)/f'fold{fold}'
+    cfg = train_config(dls, stages, minutes, recipe, pseudo, fold=fold, arch=arch, lr=lr, bs=bs, size=size, n_in=n_in,
+                       n_folds=n_folds, seed=seed, limit=limit, pretrained=pretrained, pretrained_file=pretrained_file,
+                       mixed_precision=mixed_precision, channels_last=channels_last, tta=tta, model_kwargs=kwargs,
+                       pseudo_uncertain=pseudo_uncertain, wd=wd, ema=ema, train_seed=train_seed, aug=aug)
     if (done := check_fold(folder, cfg, resume)) is not None: return done
     if not rank_distrib(): write_json(cfg, folder/'config.json')
     meta = dict(arch=arch, n_in=n_in, size=size, fold=fold, model_kwargs=kwargs)
     learn = fold_learner(dls, folder, stages, arch, meta, mixed_precision, channels_last, quiet, cbs, pretrained,
                          pretrained_file, wd, ema, **kwargs)
     start = resume_point(learn, learn.run_checkpoints, folder, stages)
-    if minutes: # seconds a killed run spent before its `last.pth` count too
-        n_search = len(dls.valid_ds) * len([p for p in folder.parent.glob('fold*/oof.npz') if p.parent != folder])
-        learn.add_cb(TimeBudget(t0 - (learn.run_checkpoints.spent or 0), minutes * 60, stages, recipe, lr, n_search))
-    pseudo_dls = lambda learn: salt_dls(path, fold=fold, n_folds=n_folds, bs=bs, size=size, n_in=n_in, seed=seed,
-                                        limit=limit, aug=aug, check_rle=False,
-                                        pseudo=pseudo_labels(learn, path, folder, pseudo_uncertain))
-    fit_stages(learn, folder, stages, start, pseudo_dls)
-    if rank_distrib(): return {}
+    if minutes: learn.add_cb(fold_budget(learn, folder, t0, minutes, stages, recipe, lr))
+    fit_stages(learn, folder, stages, start,
+               lambda learn: data(check_rle=False, pseudo=pseudo_labels(learn, path, folder, pseudo_uncertain)))
     extra = dict(minutes=minutes, epoch_seconds=learn.time_budget.epoch_seconds()) if minutes else {}
-    return fold_result(learn, folder, stages, recipe, fold, arch, tta, t0, **extra)
-
+    return {} if rank_distrib() else fold_result(learn, folder, stages, recipe, fold, arch, tta, t0, **extra)
 
 # %% ../nbs/05_train.ipynb #0b8752fc
 @delegates(train_fold, but=['fold', 'started', 'cbs'])
