@@ -2,7 +2,7 @@
 scSE, BCE+Lovasz then Lovasz, one-cycle, batch 32 at 128x128, bf16 autocast + channels_last) on one fold of the real
 data, within a wall-clock budget, on a GPU.
 
-The recipe of the 05_train page is 5 folds x 40 epochs; a lent GPU gives a session about 15 minutes, so this script
+The recipe of the 06_train page is 5 folds x 40 epochs; a lent GPU gives a session about 15 minutes, so this script
 trains one fold and fits the epoch count to `--minutes`: a 1-epoch calibration run of the same recipe on all ids
 (its first epoch includes CUDA's warm-up, so the estimate errs on the short side) gives the time per epoch and the
 one-off cost (data, model, flip-TTA out-of-fold predictions), then `min(--max-epochs, what fits)` epochs are trained

@@ -12,7 +12,7 @@ sys.path.insert(0, str(ROOT/'tools'))
 import bench_table, build_docs, make_readme  # noqa: E402
 
 NBS = ROOT/'nbs'
-LOSSES_NB = NBS/'02_losses.ipynb'
+LOSSES_NB = NBS/'03_losses.ipynb'
 CHROMIUM_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic',
                   '--no-first-run', '--disable-component-update', '--disable-sync',
                   '--host-resolver-rules=MAP * ~NOTFOUND']  # no host resolves: the pages must not need any

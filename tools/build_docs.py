@@ -9,7 +9,7 @@
    hidden and exported cells removed, backticked names linked.
 2. The Quarto-specific parts of those notebooks (`#| echo: false`, `#| output: asis`, pandoc link attributes,
    callouts, absolute links to the hosted docs) are turned into plain notebooks in `_docs_build/docs/`, one per
-   page, named like nbdev's pages (`02_losses.ipynb` -> `losses.html`).
+   page, named like nbdev's pages (`03_losses.ipynb` -> `losses.html`).
 3. MkDocs with the Material theme and mkdocs-jupyter renders them into `--out`, navigation in notebook order
    (`index.ipynb` first), search that works offline (also from `file://`), no web fonts and no CDN scripts.
 
@@ -49,7 +49,7 @@ def notebooks(nbs:Path) -> list[Path]:
 
 
 def page_name(nb:Path|str) -> str:
-    "Output file of notebook `nb`, as nbdev names it: `02_losses.ipynb` -> `losses.html`"
+    "Output file of notebook `nb`, as nbdev names it: `03_losses.ipynb` -> `losses.html`"
     from nbdev.config import nbpath2html
     return nbpath2html(Path(nb).name).name
 
