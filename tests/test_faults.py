@@ -95,7 +95,8 @@ def test_sigkill_then_resume(small, tmp_path, extra):
     assert not [p for p in out.rglob('*') if p.name.startswith('.')]
 
 def test_changed_arguments_are_refused(small, tmp_path):
-    "A finished fold run again with other settings stops before touching anything; --restart trains it afresh"
+    """A finished fold run again with other settings stops before touching anything; --restart trains it afresh,
+    and `check_best` passes that run but fails it once its best score is corrupted"""
     out = tmp_path/'run'
     args = _train_args(small, out)[1:]
     args[args.index('--epochs') + 1] = '1'
@@ -109,16 +110,12 @@ def test_changed_arguments_are_refused(small, tmp_path):
     assert json.loads((out/'fold0'/'result.json').read_text())['epochs'] == 2
     assert len(pd.read_csv(out/'fold0'/'history.csv')) == 2
     check_best(out/'fold0')
+    check_best_catches_a_wrong_best(out/'fold0', tmp_path)  # the same 2-epoch run, not another one
 
-def test_check_best_catches_a_wrong_best(small, tmp_path):
-    "`check_best` passes a finished run, and fails it once its best score is changed in any of the three files"
+def check_best_catches_a_wrong_best(good, tmp_path):
+    "`check_best` fails finished fold `good` once its best score is changed in any of the three files (on copies)"
     import shutil
-    good = tmp_path/'run'
-    args = _train_args(small, good)[1:]
-    args[args.index('--epochs') + 1] = '2'
-    run(*args)
-    check_best(good/'fold0')
-    hist = pd.read_csv(good/'fold0'/'history.csv')
+    hist = pd.read_csv(good/'history.csv')
     best = float(hist.tgs_score.max())
     def history(edit): return lambda f: edit(hist.copy()).to_csv(f/'history.csv', index=False)
     def other_best(h): h.loc[h.tgs_score.idxmin(), 'tgs_score'] = best + 0.01; return h  # another epoch was better
@@ -130,6 +127,6 @@ def test_check_best_catches_a_wrong_best(small, tmp_path):
         torch.save(ckpt, f/'model.pth')
     for k, corrupt in enumerate((history(other_best), history(lower_best), result, model)):
         bad = tmp_path/f'bad{k}'; shutil.copytree(good, bad)
-        corrupt(bad/'fold0')
-        with pytest.raises(AssertionError): check_best(bad/'fold0')
+        corrupt(bad)
+        with pytest.raises(AssertionError): check_best(bad)
     assert len(hist) == 2
