@@ -6,6 +6,9 @@ run (resnet34; padded to 128 for the first runs, 101×101 unpadded since), the s
 the same minutes. Runs with a lever (another encoder, a loss, ...) are left out: bench/README.md has them. The README
 and the training page draw this plot; the notebooks load it with `runpy.run_path('../bench/curve.py')`.
 
+It is also the one place that says which budget runs are a lever and which ran `--minutes`' defaults
+(`LEVER_START_ARGS`, `lever`, `default_runs`): tools/bench_table.py and the training page load it for that.
+
     python bench/curve.py --out curve.png
 """
 import argparse, json
@@ -13,23 +16,40 @@ from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent/'results'
 HELD_OUT = (1, 11)  # (fold, seed): the split that chose nothing
-LEVERS = ('scse_ours', 'empty_head_ours', 'wd_ours', 'no_maxpool_ours', 'ema_ours', 'deep_supervision_ours',
-          'train_seed_ours')
+LEVER_START_ARGS = dict(arch='resnet34', bs_ours=32, size_ours=128, lr_ours=1e-3, recipe_ours='bce-lovasz',
+                        scse_ours=False, empty_head_ours=False, wd_ours=None, max_zoom_ours=1.1,
+                        pseudo_uncertain_ours=0.02, no_maxpool_ours=False, ema_ours=None, deep_supervision_ours=False,
+                        train_seed_ours=None)  # `budget.py`'s settings when the levers started (round 1, padded to 128)
+
+
+def cpu_name(r:dict) -> str:
+    "The CPU's maker and line ('AMD EPYC', 'Intel Xeon'): the same budget fits more epochs on a faster one"
+    return ' '.join(w.replace('(R)', '') for w in ((r.get('hardware') or {}).get('cpu') or 'unknown CPU').split()[:2])
+
+
+def lever(r:dict) -> dict:
+    "What a budget run's settings change from those the levers started from (`LEVER_START_ARGS`), by short name"
+    return {k.removesuffix('_ours'): r['args'][k] for k, v in LEVER_START_ARGS.items() if r['args'].get(k, v) != v}
+
+
+def is_default(r:dict) -> bool:
+    "A budget run of the smp U-Net, or of ours with `--minutes`' settings of its day (only the input size moved)"
+    return r['figures']['side'] == 'baseline' or not set(lever(r)) - {'size'}
+
+
+def default_runs(results=RESULTS, split=HELD_OUT) -> list[tuple[Path, dict]]:
+    "(file, result) of every whole-data budget run on `split` that `is_default`, by file name"
+    runs = [(f, json.loads(f.read_text())) for f in sorted(Path(results, 'budget').glob('*.json'))]
+    return [(f, r) for f, r in runs
+            if (r['args']['fold'], r['args']['seed']) == tuple(split) and not r['args'].get('limit') and is_default(r)]
 
 
 def budget_points(results=RESULTS, split=HELD_OUT) -> list[dict]:
-    "One dict per budget run on `split` without a lever: side, cpu, minutes, epochs, size, the three scores, file"
-    out = []
-    for f in sorted(Path(results, 'budget').glob('*.json')):
-        r = json.loads(f.read_text())
-        a, fig = r['args'], r['figures']
-        if (a['fold'], a['seed']) != split or a.get('limit'): continue
-        if fig['side'] == 'ours' and (a.get('arch', 'resnet34') != 'resnet34' or any(a.get(k) for k in LEVERS)
-                                      or a.get('recipe_ours', 'bce-lovasz') != 'bce-lovasz'): continue
-        cpu = ' '.join(w.replace('(R)', '') for w in r['hardware']['cpu'].split()[:2])
-        out.append(dict(side=fig['side'], cpu=cpu, minutes=a['minutes'], epochs=fig['epochs'],
-                        size=a.get('size_ours', 128) if fig['side'] == 'ours' else 128, score=fig['score'],
-                        flip_tta=fig['tta_score'], crossfit=fig['crossfit_score'], date=r['date'], file=f.name))
+    "One dict per `default_runs` run: side, cpu, minutes, epochs, size, the three scores, date, file"
+    out = [dict(side=(fig := r['figures'])['side'], cpu=cpu_name(r), minutes=r['args']['minutes'],
+                epochs=fig['epochs'], size=r['args'].get('size_ours', 128) if fig['side'] == 'ours' else 128,
+                score=fig['score'], flip_tta=fig['tta_score'], crossfit=fig['crossfit_score'], date=r['date'],
+                file=f.name) for f, r in default_runs(results, split)]
     if not out: raise SystemExit(f'{results}/budget: no run on fold {split[0]} of split seed {split[1]}')
     return out
 
