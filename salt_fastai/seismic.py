@@ -230,11 +230,12 @@ def _mask_section(p, threshold, min_size):
     return m.astype(np.float32)
 
 def _progress(items, show, what):
+    "A fastprogress bar over `items` named `what` (a notebook widget, or a text bar in a terminal or a pipe)"
     if not show: return items
-    try:
-        from fastprogress.fastprogress import progress_bar
-        return progress_bar(items, comment=what)
-    except ImportError: return items
+    from fastprogress.fastprogress import progress_bar
+    bar = progress_bar(items) # its console form takes no `comment`: set it after
+    bar.comment = what
+    return bar
 
 # %% ../nbs/07c_seismic.ipynb #747b1996
 def _text_lines(lines:list[str]) -> bytes:
