@@ -7,13 +7,18 @@ first loss, autocast to `amp_dtype`, channels_last):
   and with worker processes; batch augmentations on the device), no model;
 - `--steps` training steps (forward, loss, backward, optimizer step) on one batch held on the device, with cuDNN in
   deterministic mode (what `set_seed(reproducible=True)` sets) and with `cudnn.benchmark`;
-- one `last.pth`-sized checkpoint write (model + optimizer state).
+- one `last.pth`-sized checkpoint write (model + optimizer state);
+- with `--plain-tensor`, the training step again (`cudnn.benchmark`) with the batch passed as plain `torch.Tensor`
+  (`x.as_subclass(torch.Tensor)`) rather than fastai's `TensorImage`/`TensorMask` subclasses, whose
+  `__torch_function__` runs on every operation. On CUDA each training-step row also records the peak GPU memory
+  (`torch.cuda.max_memory_allocated`, in `figures['peak_gpu_mib']`).
 
 The figures are recorded, one file per run, in `bench/results/gpu_breakdown/<arch>_<date>.json` (`--results` for
 another folder).
 
     python bench/gpu_breakdown.py --data PATH          # on a GPU machine
     python bench/gpu_breakdown.py --arch resnet18 --limit 200 --steps 3 --bs 8   # a smoke run (CPU too)
+    python bench/gpu_breakdown.py --data PATH --plain-tensor   # and the step on plain tensors
 """
 import argparse, datetime, os, tempfile, time
 from pathlib import Path
@@ -54,6 +59,8 @@ def main():
     p.add_argument('--limit', type=int, default=None)
     p.add_argument('--steps', type=int, default=30)
     p.add_argument('--workers', type=int, default=8, help='worker processes of the second loader pass')
+    p.add_argument('--plain-tensor', action='store_true',
+                   help="also time the step with the batch as plain torch.Tensor (not fastai's TensorImage)")
     results_option(p)
     a = p.parse_args()
 
@@ -80,12 +87,18 @@ def main():
     xb, yb = dls.one_batch()
     xb = xb.contiguous(memory_format=torch.channels_last)
     n_batches = len(dls.train)
-    for det in (True, False):
+    variants = [(True, False), (False, False)] + ([(False, True)] if a.plain_tensor else [])
+    peak = {}
+    for det, plain in variants:
         torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = det, not det
-        s = time_steps(learn, xb, yb, a.steps, dtype, device)
-        rows.append((f'training step, cudnn {"deterministic" if det else "benchmark"} (x {n_batches} batches)',
-                     s * n_batches, n_batches))
-        print(rows[-1], f'{s*1000:.1f} ms/step', flush=True)
+        x, y = (xb.as_subclass(torch.Tensor), yb.as_subclass(torch.Tensor)) if plain else (xb, yb)
+        if device.type == 'cuda': torch.cuda.reset_peak_memory_stats(device)
+        s = time_steps(learn, x, y, a.steps, dtype, device)
+        name = (f'training step, cudnn {"deterministic" if det else "benchmark"}{", plain tensors" if plain else ""} '
+                f'(x {n_batches} batches)')
+        rows.append((name, s * n_batches, n_batches))
+        if device.type == 'cuda': peak[name] = torch.cuda.max_memory_allocated(device) / 2**20
+        print(rows[-1], f'{s*1000:.1f} ms/step' + (f', peak {peak[name]:.0f} MiB' if name in peak else ''), flush=True)
     state = dict(model=learn.model.state_dict(), opt=learn.opt.state_dict())
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter(); _atomic_save(state, Path(tmp)/'last.pth'); dt = time.perf_counter() - t0
@@ -97,8 +110,10 @@ def main():
     args = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(a).items() if k != 'results'}
     args['data'] = path.name if path else None
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime('%Y%m%d-%H%M')
-    record('gpu_breakdown', args, dict(device=str(device), autocast=str(dtype), n_params=n_params,
-                                       rows=[dict(part=name, seconds=dt, n=n) for name, dt, n in rows]),
+    figures = dict(device=str(device), autocast=str(dtype), n_params=n_params,
+                   rows=[dict(part=name, seconds=dt, n=n) for name, dt, n in rows])
+    if peak: figures['peak_gpu_mib'] = peak
+    record('gpu_breakdown', args, figures,
            run=f'{a.arch}' + (f'_limit{a.limit}' if a.limit else '') + f'_{stamp}', results=a.results)
 
 
