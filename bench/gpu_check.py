@@ -105,7 +105,8 @@ class Check:
     @property
     def sizes(self):
         a = self.a
-        if a.smoke: return dict(arch=['--arch', 'resnet18'], bs=8, epochs=1, resume_epochs=2, minutes=0.3, limit=[])
+        if a.smoke: return dict(arch=['--arch', 'resnet18'], bs=8, epochs=1, resume_epochs=2, minutes=0.3,
+                                limit=['--limit', 24])  # a no-op on the 24 synthetic images; real data: 24 ids
         return dict(arch=['--arch', a.arch], bs=a.bs, epochs=2, resume_epochs=3, minutes=a.minutes,
                     limit=['--limit', a.limit] if a.limit else [])
 
@@ -139,16 +140,21 @@ def _check_device(c, r):
     "A run's `result.json` names the device it trained on: CUDA's when there is one"
     if c.cuda and not str(r.get('device', '')).startswith('cuda'):
         raise StepFailed(f"trained on {r.get('device')!r}, not on CUDA")
+    want = c.state.get('amp')  # `amp_dtype(device)` as `result.json` names it: 'bfloat16' on an H100
+    if want and r.get('amp') is not None and r['amp'] != want:
+        raise StepFailed(f"trained with autocast {r['amp']!r}, expected {want!r} (amp_dtype of the device)")
 
 
 # --- the steps: each returns its figures, raises Skip (with the reason) or fails with any other exception
 
 def step_environment(c):
     import torch
+    c.cuda = torch.cuda.is_available()  # before the library's import: a missing fastai fails this step, not CUDA
     from salt_fastai.train import amp_dtype
-    c.cuda = torch.cuda.is_available()
     dev = torch.device('cuda' if c.cuda else 'cpu')
-    f = dict(device=str(dev), autocast=str(amp_dtype(dev)), torch=torch.__version__, cuda=torch.version.cuda,
+    dt = amp_dtype(dev)
+    c.state['amp'] = str(dt).replace('torch.', '') if dt else 'fp32'
+    f = dict(device=str(dev), autocast=str(dt), torch=torch.__version__, cuda=torch.version.cuda,
              cudnn=torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
              python=platform.python_version(), cpus=os.cpu_count(), torch_threads=torch.get_num_threads(),
              packages={d: version(d) for d in ('fastai', 'fastcore', 'timm', 'numpy', 'onnx', 'onnxscript',
@@ -405,6 +411,8 @@ def main():
                                                 'environment and data always run')
     p.add_argument('--work', default=None, help='folder for the runs (default: a temporary folder, removed at the end)')
     p.add_argument('--keep', action='store_true', help='keep the work folder')
+    p.add_argument('--commit', default=None,
+                   help="the commit the copied tree is (the device machine's copy has no .git): kept in the result")
     p.add_argument('--make-subset', nargs=2, metavar=('SRC', 'DEST'), default=None,
                    help='only write DEST: the first --n-train training and --n-test test ids of SRC, then exit')
     results_option(p)
@@ -433,13 +441,14 @@ def main():
         rec['seconds'] = round(time.monotonic() - t0, 1)
         steps[name] = rec
         what = rec.get('reason') or (rec.get('error', '').strip().splitlines() or [''])[-1][:160] or \
-            ', '.join(f'{k}={v}' for k, v in list(rec.get('figures', {}).items())[:5] if not isinstance(v, (dict, list)))
+            ', '.join(f'{k}={v:.3g}' if isinstance(v, float) else f'{k}={v}' for k, v in
+                      [kv for kv in rec.get('figures', {}).items() if not isinstance(kv[1], (dict, list))][:6])
         print(f'{name:<14} {rec["status"]:<8} {rec["seconds"]:>7.1f} s  {what}', flush=True)
 
     failed = [n for n, r in steps.items() if r['status'] == 'failed']
     total = round(time.monotonic() - c.t0, 1)
     env = steps['environment'].get('figures', {})
-    figures = dict(mode='smoke' if a.smoke else 'gpu', device=env.get('device'), autocast=env.get('autocast'),
+    figures = dict(mode='smoke' if a.smoke else 'gpu', source_commit=a.commit, device=env.get('device'), autocast=env.get('autocast'),
                    gpu=env.get('gpu'), total_seconds=total, passed=not failed, failed=failed,
                    skipped={n: r['reason'] for n, r in steps.items() if r['status'] == 'skipped'}, steps=steps)
     args = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(a).items() if k not in ('results', 'work')}
