@@ -268,7 +268,7 @@ def step_kill_resume(c):
     run, epochs = c.work/'resume', s['resume_epochs']
     fold = _fold(run)
     cmd = [sys.executable, '-m', 'salt_fastai.cli', 'train', '--data', c.data, '--out', run, *s['arch'],
-           '--epochs', epochs, '--bs', s['bs'], *s['limit'], '--quiet']
+           '--epochs', epochs, '--bs', s['bs'], *s['limit'], '--quiet', '--checkpoint-every', 0] # last.pth each epoch
     cmd = [str(x) for x in cmd]
     t0 = time.monotonic(); limit = min(300., c.left())
     with open(c.work/'kill_first.log', 'w') as log:

@@ -92,6 +92,9 @@ def _train_args(p):
     p.add_argument('--quiet', action='store_true', help='no progress bars or per-epoch tables')
     p.add_argument('--restart', action='store_true',
                    help='remove the fold\'s earlier files in --out and train it afresh')
+    p.add_argument('--checkpoint-every', type=_number(float, low=0), default=60., metavar='SECONDS',
+                   help='seconds between resumable checkpoints (last.pth), always written at a stage\'s end; '
+                        '0: after every epoch (default: %(default)s)')
     p.add_argument('--tensorboard', default=None, metavar='DIR',
                    help="TensorBoard event files of each fold in DIR/fold{K} "
                         "(needs pip install 'salt_fastai[tensorboard]')")
@@ -203,7 +206,7 @@ def salt_parser() -> argparse.ArgumentParser:
 
 # %% ../nbs/08_cli.ipynb #e104146f
 # options that do not change a run's result
-RUN_CONFIG_SKIP = ('command', 'config', 'debug', 'restart', 'quiet', 'tensorboard')
+RUN_CONFIG_SKIP = ('command', 'config', 'debug', 'restart', 'quiet', 'tensorboard', 'checkpoint_every')
 
 def _write_run_config(args):
     "Write `OUT/config.json`, the options of `salt-fastai train`, unless one from other options is there (folds decide)"
@@ -289,15 +292,18 @@ def cmd_train(args):
         arch = args.arch or (BUDGET_ARCH if args.minutes else 'inception_resnet_v2')
         try: timm_encoder(arch, pretrained=False, maxpool=False)
         except ValueError as e: raise ValueError(f"--no-maxpool: {e}") from None
-    _write_run_config(args)
+    rank = int(os.environ.get('RANK', 0)) # a distributed run's rank: only rank 0 writes, prints and draws
+    if not rank: _write_run_config(args)
     kw = dict(resume=not args.restart, arch=args.arch, epochs=args.epochs, lr=args.lr, bs=args.bs, size=args.size,
               n_in=args.n_in, recipe=args.recipe, ema=args.ema, out=args.out, pretrained=args.pretrained,
               pretrained_file=args.pretrained_file, n_folds=args.n_folds, seed=args.seed, limit=args.limit,
-              mixed_precision=not args.no_amp, channels_last=not args.no_amp, quiet=args.quiet, **_model_kwargs(args))
+              mixed_precision=not args.no_amp, channels_last=not args.no_amp, quiet=args.quiet,
+              checkpoint_every=args.checkpoint_every, **_model_kwargs(args))
     tb = lambda f: [_tensorboard_cb(Path(args.tensorboard)/f'fold{f}')] if args.tensorboard else None # per-fold logs
     if args.minutes: kw.update(minutes=args.minutes - FIGURE_SECONDS / 60, started=_STARTED) # the figures come after
     if args.fold == 'all': res = train_cv(args.data, cbs=tb, **kw)
     else: res = pd.DataFrame([train_fold(args.data, fold=args.fold, cbs=tb(args.fold), **kw)])
+    if rank: return res
     if len(res): print(res.drop(columns=[c for c in ('device', 'stages') if c in res]).to_string(index=False))
     from salt_fastai.inference import run_figures
     figs = run_figures(args.out, args.data)

@@ -135,7 +135,8 @@ class SeismicLighting(RandTransform):
         self.brightness = x.new_empty(bs).uniform_(-self.max_brightness, self.max_brightness)
         self.contrast = x.new_empty(bs).uniform_(1 - self.max_contrast, 1 + self.max_contrast)
         keep = torch.rand(bs, device=x.device) >= self.p
-        self.brightness[keep], self.contrast[keep] = 0., 1.
+        self.brightness = torch.where(keep, 0., self.brightness) # not `[keep] =`: a boolean index waits for a GPU
+        self.contrast = torch.where(keep, 1., self.contrast)
     def encodes(self, x:TensorImage):
         x = x.clone()
         mean = x[:, 0].mean((1, 2), keepdim=True)
@@ -210,7 +211,7 @@ def salt_dls(path, # a folder in the competition layout
              limit=None, # use only the first `limit` ids of train.csv (quick runs)
              aug=True, # training augmentations from `salt_aug_transforms` (a dict: its arguments)
              check_rle=True, # check every mask PNG against its train.csv RLE
-             num_workers=None, # None: 0 on CPU (the data is in memory), up to 8 when a CUDA GPU trains
+             num_workers=None, # None: 0 on CPU (the data is in memory), up to 8 per GPU when CUDA trains
              pseudo=None, # `(ids, masks)`: test images and predicted `[N,101,101]` masks to train on too
              **kwargs, # passed to `DataBlock.dataloaders`
             ) -> DataLoaders:
@@ -230,7 +231,9 @@ def salt_dls(path, # a folder in the competition layout
                        get_x=partial(TGSArrays.x, arrays), get_y=partial(TGSArrays.y, arrays),
                        splitter=IndexSplitter(valid_idx),
                        item_tfms=ReflectPad(size), batch_tfms=_augs(aug))
-    if num_workers is None: num_workers = min(8, os.cpu_count() or 1) if torch.cuda.is_available() else 0
+    if num_workers is None: # shared among the processes of this machine in a distributed run
+        per_rank = (os.cpu_count() or 1) // int(os.environ.get('LOCAL_WORLD_SIZE', 1))
+        num_workers = max(min(8, per_rank), 1) if torch.cuda.is_available() else 0
     dls = dblock.dataloaders(items, bs=bs, num_workers=num_workers, **kwargs)
     dls.n_in, dls.size, dls.fold, dls.df, dls.n_pseudo = n_in, size, fold, df, len(items) - len(df)
     return dls

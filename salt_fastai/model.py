@@ -30,7 +30,7 @@ from .metrics import TGSScore
 # %% auto #0
 __all__ = ['same_padding_', 'timm_encoder', 'SaltResNet', 'salt_resnet', 'SCSE', 'DilatedCenter', 'UpBlock', 'HypercolumnHead',
            'SaltUnet', 'salt_splitter', 'fused_adam', 'salt_model', 'salt_learner', 'save_checkpoint',
-           'load_checkpoint', 'check_meta', 'predict_probs']
+           'load_checkpoint', 'check_meta', 'predict_probs', 'amp_dtype']
 
 # %% ../nbs/05_model.ipynb #87e8a362
 def same_padding_(model:nn.Module, # changed in place
@@ -444,3 +444,16 @@ def predict_probs(model:nn.Module, # returns mask logits, or `(mask_logits, empt
         if empty is not None: empty = (empty + empty_flipped) / 2
     probs = probs.as_subclass(Tensor)
     return (probs, empty) if with_empty else probs
+
+# %% ../nbs/05_model.ipynb #630eaebd
+def amp_dtype(device=None # a torch device; default: CUDA if available, else CPU
+             ) -> torch.dtype|None:
+    "The autocast dtype `device` computes natively: bf16 (GPUs from sm80, AVX512-BF16/AMX CPUs), fp16 (older GPUs), or None"
+    device = torch.device(device or ('cuda' if torch.cuda.is_available() else 'cpu'))
+    if device.type == 'cuda': # Ampere (8.0) and later have bf16 tensor cores; before, bf16 is emulated and slow
+        return torch.bfloat16 if torch.cuda.get_device_capability(device)[0] >= 8 else torch.float16
+    if device.type == 'cpu':
+        native = getattr(torch.cpu, '_is_avx512_bf16_supported', lambda: False)() or \
+                 getattr(torch.cpu, '_is_amx_tile_supported', lambda: False)()
+        return torch.bfloat16 if native else None
+    return None

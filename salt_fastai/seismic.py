@@ -232,7 +232,8 @@ def _mask_section(p, threshold, min_size):
 def _progress(items, show, what):
     "A fastprogress bar over `items` named `what` (a notebook widget, or a text bar in a terminal or a pipe)"
     if not show: return items
-    from fastprogress.fastprogress import progress_bar
+    try: from fastprogress.fastprogress import progress_bar
+    except ImportError: return items # the ONNX route installs without fastai's packages
     bar = progress_bar(items) # its console form takes no `comment`: set it after
     bar.comment = what
     return bar

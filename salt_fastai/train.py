@@ -27,28 +27,18 @@ from .core import atomic_path, check_layout, crop_pad, read_test_images, write_j
 from .data import model_inputs, salt_dls
 from .losses import BCELovaszLoss, LovaszHingeLoss, SymmetricLovaszLoss
 from .metrics import TGSScore, best_postprocess, tgs_score
-from .model import SaltUnet, salt_learner, save_checkpoint, load_checkpoint, predict_probs
+from .model import SaltUnet, salt_learner, save_checkpoint, load_checkpoint, predict_probs, amp_dtype
 
 # %% auto #0
-__all__ = ['EMA_DECAY', 'DEEP_SUPERVISION_WEIGHT', 'LOSSES', 'MIN_SECOND_STAGE', 'MIN_PSEUDO_STAGE', 'RECIPES',
-           'PSEUDO_MAX_UNCERTAIN', 'BUDGET_SIZE', 'BUDGET_ARCH', 'RUN_FILES', 'amp_dtype', 'AutocastMixedPrecision',
-           'RunCheckpoints', 'EpochCSVLogger', 'NonFiniteLoss', 'StopOnNonFinite', 'WeightAverage', 'DeepSupervision',
-           'Stage', 'make_recipe', 'TimeBudget', 'predict_valid', 'update_threshold', 'pseudo_labels', 'fold_plan',
-           'RunConfigError', 'data_fingerprint', 'fold_config', 'train_config', 'check_fold', 'fold_learner',
-           'fit_stages', 'resume_point', 'fold_result', 'fold_budget', 'train_fold', 'train_cv']
+__all__ = ['CHECKPOINT_EVERY', 'EMA_DECAY', 'DEEP_SUPERVISION_WEIGHT', 'LOSSES', 'MIN_SECOND_STAGE', 'MIN_PSEUDO_STAGE',
+           'RECIPES', 'CALIBRATION_WARMUP', 'CALIBRATION_BATCHES', 'PSEUDO_MAX_UNCERTAIN', 'BUDGET_SIZE', 'BUDGET_ARCH',
+           'RUN_FILES', 'AutocastMixedPrecision', 'RunCheckpoints', 'EpochCSVLogger', 'NonFiniteLoss',
+           'StopOnNonFinite', 'PlainTensors', 'WeightAverage', 'DeepSupervision', 'Stage', 'make_recipe', 'TimeBudget',
+           'predict_valid', 'update_threshold', 'pseudo_labels', 'fold_plan', 'RunConfigError', 'data_fingerprint',
+           'fold_config', 'train_config', 'check_fold', 'fold_learner', 'setup_ranks', 'barrier', 'fit_stages',
+           'resume_point', 'fold_result', 'fold_budget', 'train_fold', 'train_cv']
 
 # %% ../nbs/06_train.ipynb #c7efaaff
-def amp_dtype(device=None # a torch device; default: CUDA if available, else CPU
-             ) -> torch.dtype|None:
-    "The autocast dtype `device` computes natively: bf16 (CUDA, AVX512-BF16/AMX CPUs), fp16 (older GPUs), or None"
-    device = torch.device(device or ('cuda' if torch.cuda.is_available() else 'cpu'))
-    if device.type == 'cuda': return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    if device.type == 'cpu':
-        native = getattr(torch.cpu, '_is_avx512_bf16_supported', lambda: False)() or \
-                 getattr(torch.cpu, '_is_amx_tile_supported', lambda: False)()
-        return torch.bfloat16 if native else None
-    return None
-
 class AutocastMixedPrecision(MixedPrecision):
     "fastai's `MixedPrecision`, autocasting for the device of the data (CPU or CUDA)"
     def __init__(self, dtype=torch.bfloat16): 
@@ -70,31 +60,47 @@ def _to_builtin(o):
 def _atomic_save(obj, path):
     with atomic_path(path) as tmp: torch.save(obj, tmp)
 
+CHECKPOINT_EVERY = 60. # seconds between `last.pth` writes: a kill loses at most this much training
+
 class RunCheckpoints(TrackerCallback):
-    "Save the best model by `monitor` to `model.pth` and a resumable `last.pth` in `folder` after every epoch"
+    "Save the best model by `monitor` to `model.pth`, and a resumable `last.pth` every `every` seconds and at a fit's end"
     order = 61 # after the `Recorder` has the epoch's metrics
     def __init__(self, folder, meta:dict, monitor='tgs_score', stage=0,
                  stages=None, # the recipe's `Stage`s as planned now (a `TimeBudget` re-plans them), kept in `last.pth`
+                 every:float=CHECKPOINT_EVERY, # seconds between `last.pth` writes (0: after every epoch)
+                 clock=time.monotonic, # the clock of `every` (a fake one in tests)
                 ):
         super().__init__(monitor=monitor, comp=np.greater, reset_on_fit=False)
-        store_attr('folder,meta,stage,stages'); self.spent = None # budget seconds spent by `last.pth` (set on resume)
+        store_attr('folder,meta,stage,stages,every,clock')
+        self.spent = None # budget seconds spent by `last.pth` (set on resume)
+        self.saved_at, self.unsaved = None, None # when `last.pth` was written; the epoch it does not hold yet
+    def before_fit(self):
+        super().before_fit()
+        if self.saved_at is None: self.saved_at = self.clock()
     def before_epoch(self): self.trained = False
     def after_train(self): self.trained = True
     def after_epoch(self):
         if not self.trained: return # an epoch skipped on resume
         super().after_epoch()
         if rank_distrib(): return
-        model = getattr(self.learn.model, 'module', self.learn.model)
         average = getattr(self.learn, 'weight_average', None) # then the averaged weights were validated
         if self.new_best:
-            best = average.averaged.module if average is not None else model
+            best = average.averaged.module if average is not None else self._model()
             save_checkpoint(best, self.folder/'model.pth', score=float(self.best), **self.meta)
-        budget = getattr(self.learn, 'time_budget', None)
-        _atomic_save(dict(model=model.state_dict(), opt=_to_builtin(self.learn.opt.state_dict()), stage=self.stage,
-                          epoch=self.epoch, best=float(self.best), meta=self.meta,
+        self.unsaved = self.epoch
+        if self.clock() - self.saved_at >= self.every: self.save_last()
+    def after_fit(self): # a stage's end, planned or cut by the budget (not a crash: that keeps the last good file)
+        if self.unsaved is not None and not rank_distrib(): self.save_last()
+    def _model(self): return getattr(self.learn.model, 'module', self.learn.model)
+    def save_last(self):
+        "Write `last.pth`: the weights, optimizer and average after epoch `unsaved`, and the plan"
+        budget, average = getattr(self.learn, 'time_budget', None), getattr(self.learn, 'weight_average', None)
+        _atomic_save(dict(model=self._model().state_dict(), opt=_to_builtin(self.learn.opt.state_dict()),
+                          stage=self.stage, epoch=self.unsaved, best=float(self.best), meta=self.meta,
                           stages=[asdict(s) for s in self.stages or []], spent=budget.spent if budget else None,
                           average=average.state_dict() if average is not None else None),
                      self.folder/'last.pth')
+        self.saved_at, self.unsaved = self.clock(), None
 
 # %% ../nbs/06_train.ipynb #064d3625
 class EpochCSVLogger(CSVLogger):
@@ -117,13 +123,37 @@ class EpochCSVLogger(CSVLogger):
 class NonFiniteLoss(RuntimeError):
     "The training loss became NaN or inf"
 
+def _all_ranks_max(t:torch.Tensor) -> torch.Tensor:
+    "`t`'s largest value over every rank of a distributed run (itself in one process)"
+    if num_distrib() > 1 and torch.distributed.is_initialized():
+        t = t.clone(); torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MAX)
+    return t
+
 class StopOnNonFinite(Callback):
-    "Stop training with a `NonFiniteLoss` naming the epoch and batch when the loss is NaN or inf"
+    "Stop training with a `NonFiniteLoss` naming the epoch and batch where the loss was first NaN or inf"
     order = 0
-    def after_loss(self):
-        if self.training and not torch.isfinite(self.loss).all():
-            raise NonFiniteLoss(f"training loss is {self.loss.item()} at epoch {self.epoch}, batch {self.iter}: "
-                                "training stopped; the checkpoints of the last finished epoch are intact")
+    def before_train(self): self.losses = []
+    def after_loss(self): # kept on the device: asking for the value would wait for the GPU at every step
+        if self.training: self.losses.append(self.loss.detach().float().reshape(-1)[:1])
+    def after_train(self): # before the epoch is validated or checkpointed; every rank stops, or none
+        if not self.losses: return
+        losses = torch.cat(self.losses); self.losses = []
+        bad = ~torch.isfinite(losses)
+        if not _all_ranks_max(bad.any().int()).item(): return
+        where = (f"batch {int(bad.int().argmax())}: training loss is {losses[bad][0].item()}" if bad.any()
+                 else "batch ?: another rank's training loss was NaN or inf")
+        raise NonFiniteLoss(f"at epoch {self.epoch}, {where}: training stopped; the checkpoints of the last "
+                            "finished epoch are intact")
+
+# %% ../nbs/06_train.ipynb #0b1272d3
+def _plain(t):
+    "`t` as a plain `torch.Tensor` when it is a tensor subclass"
+    return t.as_subclass(torch.Tensor) if isinstance(t, torch.Tensor) and type(t) is not torch.Tensor else t
+
+class PlainTensors(Callback):
+    "Give the model and the loss plain `torch.Tensor` batches instead of fastai's tensor subclasses"
+    order = 12 # after `MixedPrecision` and `ChannelsLast`
+    def before_batch(self): self.learn.xb, self.learn.yb = tuple(map(_plain, self.xb)), tuple(map(_plain, self.yb))
 
 # %% ../nbs/06_train.ipynb #a326e8d6
 EMA_DECAY = 0.995 # `WeightAverage`'s default: a step's weight falls to 1/e in 200 steps (2.5 epochs of 2,560 images)
@@ -228,6 +258,16 @@ def make_recipe(recipe='bce-lovasz', # a name in `RECIPES` or a list of `Stage`s
     return RECIPES[recipe](epochs, lr)
 
 # %% ../nbs/06_train.ipynb #ca223aa6
+CALIBRATION_WARMUP = 2 # training batches not timed at a budget's start: lazy set-up, allocator and cuDNN warm-up
+CALIBRATION_BATCHES = 8 # then this many batches give the first estimate of an epoch
+
+def _agree_stages(stages:list):
+    "Every rank of a distributed run takes rank 0's `stages` (its clock decides): the same epochs, rates and stop"
+    if num_distrib() < 2 or not torch.distributed.is_initialized(): return
+    plan = [[asdict(st) for st in stages]]
+    torch.distributed.broadcast_object_list(plan, src=0)
+    stages[:] = [Stage(**st) for st in plan[0]]
+
 class TimeBudget(Callback):
     "Fit a named recipe to a deadline: re-plan the epochs left before each epoch, and run each stage's one-cycle on it"
     order = -5 # after `TrainEvalCallback` sets `pct_train`, before `ParamScheduler` reads it
@@ -248,7 +288,7 @@ class TimeBudget(Callback):
     def epoch_seconds(self) -> float|None:
         "Seconds an epoch of today's training set takes: from the last three epochs, or from the first batches"
         if self.durations: # per training batch, as a pseudo-label stage's epochs are longer
-            per_batch = np.mean([(d - v) / n for d, v, n in self.durations[-3:]])
+            per_batch = np.mean([(d - v) / max(n, 1) for d, v, n in self.durations[-3:]]) # a set smaller than a batch: 0
             return float(per_batch * len(self.dls.train) + np.mean([v for _, v, _ in self.durations[-3:]]))
         if len(self.batch_times) < 2: return None
         per_batch = (self.batch_times[-1] - self.batch_times[0]) / (len(self.batch_times) - 1)
@@ -283,7 +323,7 @@ class TimeBudget(Callback):
             self.durations.append((now - self.last, (self.valid_times or [0.])[-1], self.n_batches))
         self.n_batches = len(self.dls.train)
         self.batch_times = []
-        self.plan(now, self.epoch)
+        self.plan(now, self.epoch); _agree_stages(self.stages)
         n = self.stages[self.stage].epochs
         if self.epoch >= n: raise CancelFitException() # the stage's planned epochs are done
         self.last = now
@@ -292,9 +332,9 @@ class TimeBudget(Callback):
 
     def before_batch(self):
         if not self.training: return
-        if not self.durations and len(self.batch_times) < 8: # calibrate on the first batches of the first epoch
-            self.batch_times.append(self.clock())
-            if len(self.batch_times) == 8: self.plan(self.last, self.epoch)
+        if not self.durations and CALIBRATION_WARMUP <= self.iter and len(self.batch_times) < CALIBRATION_BATCHES:
+            self.batch_times.append(self.clock()) # the first epoch's batches after the warm-up calibrate the plan
+            if len(self.batch_times) == CALIBRATION_BATCHES: self.plan(self.last, self.epoch); _agree_stages(self.stages)
         n = self.stages[self.stage].epochs
         self.learn.pct_train = min((self.epoch + self.iter / self.n_iter) / n, 1.)
 
@@ -302,13 +342,12 @@ class TimeBudget(Callback):
     def after_validate(self): self.valid_times.append(self.clock() - self.valid_start)
     def after_fit(self): self.last = None # the pause between stages (a checkpoint to load, pseudo-labels) is no epoch
 
-
 # %% ../nbs/06_train.ipynb #8ef69ba1
 def predict_valid(learn, tta=True) -> tuple[np.ndarray, np.ndarray]:
-    "Flip-TTA probabilities and masks of `learn`'s validation set, cropped to 101x101: float16 and uint8 `[N,101,101]`"
+    "Flip-TTA probabilities and masks of `learn`'s validation set (autocast as in validation), cropped to 101x101: float16 and uint8 `[N,101,101]`"
     model = getattr(learn.model, 'module', learn.model).eval()
-    probs, masks = [], []
-    with torch.no_grad():
+    probs, masks, dt = [], [], getattr(learn, 'autocast_dtype', None)
+    with torch.no_grad(), torch.autocast(learn.dls.device.type, dtype=dt, enabled=dt is not None): # as validation
         batches = learn.dls.valid # with a progress bar unless the learner is quiet (no `ProgressCallback`)
         if getattr(learn, 'progress', None) is not None: batches = progress_bar(batches, leave=False)
         for xb, yb in batches:
@@ -343,23 +382,23 @@ def pseudo_labels(learn, # its model labels the test images (`fit_stages` loads 
                   bs=64, # batch size of the prediction
                  ) -> tuple[list, np.ndarray]:
     "Ids and flip-TTA masks of the test images `learn`'s model is sure about, from `folder/'pseudo.npz'` once made"
-    f = Path(folder)/'pseudo.npz'
-    if f.exists(): # a resumed run trains on the labels it started with
-        with np.load(f) as z: return z['ids'].tolist(), z['masks']
-    ids, images, depths = read_test_images(path)
-    model, dls, dt = getattr(learn.model, 'module', learn.model).eval(), learn.dls, learn.autocast_dtype
-    probs = []
-    with torch.no_grad(), torch.autocast(dls.device.type, dtype=dt, enabled=dt is not None):
-        for i in range(0, len(images), bs):
-            xb = model_inputs(images[i:i+bs], None if depths is None else depths[i:i+bs], dls.n_in, dls.size)
-            probs.append(crop_pad(predict_probs(model, xb.to(dls.device))).float().cpu().numpy())
-    probs = np.concatenate(probs)
-    uncertain = ((probs > 0.2) & (probs < 0.8)).mean((1, 2))
-    keep = uncertain <= max_uncertain
-    ids, masks = np.array(ids)[keep], (probs[keep] > 0.5).astype(np.uint8)
-    with atomic_path(f) as tmp, open(tmp, 'wb') as out:
-        np.savez_compressed(out, ids=ids, masks=masks, uncertain=uncertain)
-    return ids.tolist(), masks
+    f = Path(folder)/'pseudo.npz' # a resumed run trains on the labels it started with
+    if not f.exists() and not rank_distrib(): # rank 0 labels; in a distributed run the others read its file
+        ids, images, depths = read_test_images(path)
+        model, dls, dt = getattr(learn.model, 'module', learn.model).eval(), learn.dls, learn.autocast_dtype
+        probs = []
+        with torch.no_grad(), torch.autocast(dls.device.type, dtype=dt, enabled=dt is not None):
+            for i in range(0, len(images), bs):
+                xb = model_inputs(images[i:i+bs], None if depths is None else depths[i:i+bs], dls.n_in, dls.size)
+                probs.append(crop_pad(predict_probs(model, xb.to(dls.device))).float().cpu().numpy())
+        probs = np.concatenate(probs)
+        uncertain = ((probs > 0.2) & (probs < 0.8)).mean((1, 2))
+        keep = uncertain <= max_uncertain
+        with atomic_path(f) as tmp, open(tmp, 'wb') as out:
+            np.savez_compressed(out, ids=np.array(ids)[keep], masks=(probs[keep] > 0.5).astype(np.uint8),
+                                uncertain=uncertain)
+    barrier()
+    with np.load(f) as z: return z['ids'].tolist(), z['masks']
 
 # %% ../nbs/06_train.ipynb #dead4f6a
 BUDGET_SIZE = 101 # `minutes`' default side: unpadded (the lever table: bench/README.md, "Levers")
@@ -453,19 +492,21 @@ def check_fold(folder:Path, # the fold's folder
 
 # %% ../nbs/06_train.ipynb #68ec6c0b
 def fold_learner(dls, folder:Path, stages:list, arch:str, meta:dict, mixed_precision=True, channels_last=True,
-                 quiet=False, cbs=None, pretrained=False, pretrained_file=None, wd=None, ema=None, **model_kwargs):
-    "The fold's `Learner`: checkpoints, CSV log, non-finite stop, mixed precision, channels-last, averaging, aux loss"
+                 quiet=False, cbs=None, pretrained=False, pretrained_file=None, wd=None, ema=None,
+                 checkpoint_every=CHECKPOINT_EVERY, **model_kwargs):
+    "The fold's `Learner`: checkpoints, CSV log, non-finite stop, mixed precision, channels-last, plain tensors, averaging, aux loss"
     learn = salt_learner(dls, arch=arch, pretrained=pretrained, pretrained_file=pretrained_file,
                          loss_func=stages[0].loss_func(), metrics=TGSScore(), wd=wd, **model_kwargs)
     learn.unfreeze()
-    learn.add_cbs([RunCheckpoints(folder, meta, monitor=learn.metrics[0].name), StopOnNonFinite()] + listify(cbs))
+    learn.add_cbs([RunCheckpoints(folder, meta, monitor=learn.metrics[0].name, every=checkpoint_every),
+                StopOnNonFinite(), PlainTensors()] + listify(cbs))
     if not rank_distrib(): learn.add_cb(EpochCSVLogger(folder/'history.csv', append=True)) # one log, by rank 0
     learn.autocast_dtype = amp_dtype(dls.device) if mixed_precision else None
     if learn.autocast_dtype is not None: learn.add_cb(AutocastMixedPrecision(learn.autocast_dtype))
     if channels_last: learn.add_cb(ChannelsLast())
     if ema is not None: learn.add_cb(WeightAverage(ema))
     if model_kwargs.get('deep_supervision'): learn.add_cb(DeepSupervision())
-    if quiet: learn.remove_cb(ProgressCallback); learn.logger = lambda *a, **k: None
+    if quiet or rank_distrib(): learn.remove_cb(ProgressCallback); learn.logger = lambda *a, **k: None # rank 0 shows
     return learn
 
 # %% ../nbs/06_train.ipynb #caea3be0
@@ -483,12 +524,26 @@ def _distributed():
     from fastai.distributed import DistributedDL  # also adds `Learner.distrib_ctx`
     DistributedDL._broadcast = _cpu_broadcast  # fastai 2.8.x: `LongTensor(t).cuda()`, which fails under gloo on CPU
 
+def setup_ranks() -> int|None:
+    "In a run of several processes (torchrun, accelerate launch): this rank's GPU and the process group; the local rank"
+    if num_distrib() < 2: return None
+    _distributed()
+    local = int(os.environ.get('LOCAL_RANK', rank_distrib()))
+    if torch.cuda.is_available(): torch.cuda.set_device(local) # before any model, loader or `Normalize` is made
+    if not torch.distributed.is_initialized():
+        torch.distributed.init_process_group('nccl' if torch.cuda.is_available() else 'gloo')
+    return local
+
+def barrier():
+    "Wait for every rank of a distributed run (nothing in one process): after rank 0's file work"
+    if num_distrib() > 1 and torch.distributed.is_initialized(): torch.distributed.barrier()
+
 def _stage_fit(learn, stage, start_epoch, distributed, n_epoch):
     learn.loss_func = stage.loss_func()
     if distributed:
         _distributed()
         cpu = learn.dls.device.type == 'cpu' # accelerate needs `cpu=True` for gloo; SyncBatchNorm is GPU-only
-        with learn.distrib_ctx(sync_bn=not cpu, cpu=cpu):
+        with learn.distrib_ctx(sync_bn=not cpu, cpu=cpu, mixed_precision='no'): # our autocast governs
             learn.fit_one_cycle(n_epoch, stage.lr, start_epoch=start_epoch)
     else: learn.fit_one_cycle(n_epoch, stage.lr, start_epoch=start_epoch)
 
@@ -541,6 +596,7 @@ def resume_point(learn, # the fold's `Learner`
         return 0, 0
     last = torch.load(folder/'last.pth', map_location='cpu', weights_only=True)
     learn.model.load_state_dict(last['model'])
+    learn.model.to(learn.dls.device) # first: the optimizer state loads onto its parameters' device (not the file's)
     learn.create_opt(); learn.opt.load_state_dict(last['opt'])
     if (average := getattr(learn, 'weight_average', None)) is not None and last.get('average') is not None:
         average.load_state_dict(last['average'])
@@ -606,10 +662,12 @@ def train_fold(path, # data folder in the competition layout
                limit=None, # train on the first `limit` ids only (quick runs)
                mixed_precision=True, channels_last=True, # autocast to `amp_dtype` where native; channels-last memory
                quiet=False, resume=True, tta=True, cbs=None, # no bars; False: afresh; flip-TTA OOF; fastai callbacks
+               checkpoint_every=CHECKPOINT_EVERY, # seconds between `last.pth` writes (and at every stage's end)
                **kwargs # passed to `SaltUnet` through `salt_learner` (e.g. `scse=True`, `empty_head=True`)
               ) -> dict:
     "Train fold `fold` with `recipe` for `epochs`, or as many as fit in `minutes`; its scores and the run's threshold"
     t0 = time.time() if started is None else started
+    rank = setup_ranks() # None in one process
     arch, size, stages, pseudo = fold_plan(recipe, epochs, lr, minutes, arch, size)
     set_seed(seed if train_seed is None else train_seed, reproducible=True)
     if pseudo: check_layout(path, train=False, test=True) # it needs the test images: say so before training
@@ -622,15 +680,19 @@ def train_fold(path, # data folder in the competition layout
                        pseudo_uncertain=pseudo_uncertain, wd=wd, ema=ema, train_seed=train_seed, aug=aug)
     if (done := check_fold(folder, cfg, resume)) is not None: return done
     if not rank_distrib(): write_json(cfg, folder/'config.json')
+    barrier() # rank 0's cleaning and config first
     meta = dict(arch=arch, n_in=n_in, size=size, fold=fold, model_kwargs=kwargs)
     learn = fold_learner(dls, folder, stages, arch, meta, mixed_precision, channels_last, quiet, cbs, pretrained,
-                         pretrained_file, wd, ema, **kwargs)
+                         pretrained_file, wd, ema, checkpoint_every, **kwargs)
+    if rank is not None: set_seed((seed if train_seed is None else train_seed) + 1 + rank_distrib()) # augmentations
     start = resume_point(learn, learn.run_checkpoints, folder, stages)
     if minutes: learn.add_cb(fold_budget(learn, folder, t0, minutes, stages, recipe, lr))
     fit_stages(learn, folder, stages, start,
                lambda learn: data(check_rle=False, pseudo=pseudo_labels(learn, path, folder, pseudo_uncertain)))
     extra = dict(minutes=minutes, epoch_seconds=learn.time_budget.epoch_seconds()) if minutes else {}
-    return {} if rank_distrib() else fold_result(learn, folder, stages, recipe, fold, arch, tta, t0, **extra)
+    res = {} if rank_distrib() else fold_result(learn, folder, stages, recipe, fold, arch, tta, t0, **extra)
+    barrier() # the next fold starts when this one's files are written
+    return res
 
 # %% ../nbs/06_train.ipynb #0b8752fc
 @delegates(train_fold, but=['fold', 'started', 'cbs'])

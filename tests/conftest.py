@@ -5,6 +5,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+# These tests check the CPU path (tolerances measured on a CPU, gloo processes, fp32 ONNX comparisons): on a machine
+# with a GPU they hide it, from this process and from every command they start. `bench/gpu_check.py` checks the GPU.
+os.environ['CUDA_VISIBLE_DEVICES'] = ''
 HEAVY = ('torch', 'fastai', 'timm', 'torchvision')
 # `import torch` (and fastai, timm) raise ImportError in this interpreter; at the end none of them may have loaded
 NO_TORCH = f"import sys\nfor m in {HEAVY!r}: sys.modules[m] = None\n"

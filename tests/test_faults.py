@@ -16,7 +16,7 @@ def small(tmp_path_factory):
 
 def _train_args(data, out, *extra):
     return [CLI, 'train', '--data', str(data), '--out', str(out), '--arch', 'resnet18', '--epochs', str(EPOCHS),
-            '--recipe', 'bce', '--bs', '8', '--quiet', *extra]
+            '--recipe', 'bce', '--bs', '8', '--quiet', '--checkpoint-every', '0', *extra]  # last.pth every epoch
 
 def _saved_score(path):
     return torch.load(path, map_location='cpu', weights_only=True)['meta']['score']
