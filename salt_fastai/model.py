@@ -445,10 +445,10 @@ def predict_probs(model:nn.Module, # returns mask logits, or `(mask_logits, empt
     probs = probs.as_subclass(Tensor)
     return (probs, empty) if with_empty else probs
 
-# %% ../nbs/05_model.ipynb #630eaebd
+# %% ../nbs/05_model.ipynb #e193fca6
 def amp_dtype(device=None # a torch device; default: CUDA if available, else CPU
              ) -> torch.dtype|None:
-    "The autocast dtype `device` computes natively: bf16 (GPUs from sm80, AVX512-BF16/AMX CPUs), fp16 (older GPUs), or None"
+    "The autocast dtype `device` computes natively: bf16 (sm80+ GPUs, AVX512-BF16/AMX CPUs), fp16 (older GPUs), or None"
     device = torch.device(device or ('cuda' if torch.cuda.is_available() else 'cpu'))
     if device.type == 'cuda': # Ampere (8.0) and later have bf16 tensor cores; before, bf16 is emulated and slow
         return torch.bfloat16 if torch.cuda.get_device_capability(device)[0] >= 8 else torch.float16

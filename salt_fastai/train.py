@@ -63,7 +63,7 @@ def _atomic_save(obj, path):
 CHECKPOINT_EVERY = 60. # seconds between `last.pth` writes: a kill loses at most this much training
 
 class RunCheckpoints(TrackerCallback):
-    "Save the best model by `monitor` to `model.pth`, and a resumable `last.pth` every `every` seconds and at a fit's end"
+    "Save the best `monitor` model to `model.pth`, a resumable `last.pth` every `every` seconds and at a fit's end"
     order = 61 # after the `Recorder` has the epoch's metrics
     def __init__(self, folder, meta:dict, monitor='tgs_score', stage=0,
                  stages=None, # the recipe's `Stage`s as planned now (a `TimeBudget` re-plans them), kept in `last.pth`
@@ -145,7 +145,7 @@ class StopOnNonFinite(Callback):
         raise NonFiniteLoss(f"at epoch {self.epoch}, {where}: training stopped; the checkpoints of the last "
                             "finished epoch are intact")
 
-# %% ../nbs/06_train.ipynb #0b1272d3
+# %% ../nbs/06_train.ipynb #87b857d3
 def _plain(t):
     "`t` as a plain `torch.Tensor` when it is a tensor subclass"
     return t.as_subclass(torch.Tensor) if isinstance(t, torch.Tensor) and type(t) is not torch.Tensor else t
@@ -288,7 +288,8 @@ class TimeBudget(Callback):
     def epoch_seconds(self) -> float|None:
         "Seconds an epoch of today's training set takes: from the last three epochs, or from the first batches"
         if self.durations: # per training batch, as a pseudo-label stage's epochs are longer
-            per_batch = np.mean([(d - v) / max(n, 1) for d, v, n in self.durations[-3:]]) # a set smaller than a batch: 0
+            # per training batch (`max`: a training set smaller than one batch has none)
+            per_batch = np.mean([(d - v) / max(n, 1) for d, v, n in self.durations[-3:]])
             return float(per_batch * len(self.dls.train) + np.mean([v for _, v, _ in self.durations[-3:]]))
         if len(self.batch_times) < 2: return None
         per_batch = (self.batch_times[-1] - self.batch_times[0]) / (len(self.batch_times) - 1)
@@ -334,7 +335,8 @@ class TimeBudget(Callback):
         if not self.training: return
         if not self.durations and CALIBRATION_WARMUP <= self.iter and len(self.batch_times) < CALIBRATION_BATCHES:
             self.batch_times.append(self.clock()) # the first epoch's batches after the warm-up calibrate the plan
-            if len(self.batch_times) == CALIBRATION_BATCHES: self.plan(self.last, self.epoch); _agree_stages(self.stages)
+            if len(self.batch_times) == CALIBRATION_BATCHES:
+                self.plan(self.last, self.epoch); _agree_stages(self.stages)
         n = self.stages[self.stage].epochs
         self.learn.pct_train = min((self.epoch + self.iter / self.n_iter) / n, 1.)
 
@@ -344,7 +346,7 @@ class TimeBudget(Callback):
 
 # %% ../nbs/06_train.ipynb #8ef69ba1
 def predict_valid(learn, tta=True) -> tuple[np.ndarray, np.ndarray]:
-    "Flip-TTA probabilities and masks of `learn`'s validation set (autocast as in validation), cropped to 101x101: float16 and uint8 `[N,101,101]`"
+    "Flip-TTA probabilities (float16, autocast as validation) and uint8 masks of the validation set, at 101x101"
     model = getattr(learn.model, 'module', learn.model).eval()
     probs, masks, dt = [], [], getattr(learn, 'autocast_dtype', None)
     with torch.no_grad(), torch.autocast(learn.dls.device.type, dtype=dt, enabled=dt is not None): # as validation
@@ -494,7 +496,7 @@ def check_fold(folder:Path, # the fold's folder
 def fold_learner(dls, folder:Path, stages:list, arch:str, meta:dict, mixed_precision=True, channels_last=True,
                  quiet=False, cbs=None, pretrained=False, pretrained_file=None, wd=None, ema=None,
                  checkpoint_every=CHECKPOINT_EVERY, **model_kwargs):
-    "The fold's `Learner`: checkpoints, CSV log, non-finite stop, mixed precision, channels-last, plain tensors, averaging, aux loss"
+    "The fold's `Learner`: checkpoints, log, non-finite stop, autocast, channels-last, plain tensors, EMA, aux loss"
     learn = salt_learner(dls, arch=arch, pretrained=pretrained, pretrained_file=pretrained_file,
                          loss_func=stages[0].loss_func(), metrics=TGSScore(), wd=wd, **model_kwargs)
     learn.unfreeze()

@@ -149,9 +149,17 @@ def row_seams_speed(r):
             f"{sp['onnxruntime']['rss_peak_mb']:.0f} vs {sp['torch']['rss_peak_mb']:.0f} MB"]
 
 
+def row_step(r):
+    f, a = r['figures'], r['args']
+    return [f"training step through fastai's loop, {a['arch']}, batch {a['bs']} at {a['size']}², {f['amp']}",
+            'plain tensors, a non-finite check an epoch', "fastai's tensor types, a check every step",
+            f"{f['speedup']:.2f}× ({f['after']['step_ms']:.0f} vs {f['before']['step_ms']:.0f} ms, median of "
+            f"{f['after']['steps']} steps)"]
+
+
 SPEED = [('losses.json', row_losses), ('metrics.json', row_metrics), ('model.json', row_model),
          ('optim.json', row_optim), ('amp.json', row_amp), ('onnx.json', row_onnx), ('compile.json', row_compile),
-         ('encoders.json', row_encoders), ('seams.json', row_seams_speed)]
+         ('encoders.json', row_encoders), ('seams.json', row_seams_speed), ('step.json', row_step)]
 
 
 # --- quality at equal CPU time
