@@ -120,7 +120,7 @@ def _predict_args(p, data_required=True):
 SEGY_BLENDS = ('gaussian', 'mean', 'center') # `seismic.BLENDS`, here so that --help imports no numpy
 
 def _segy_args(p):
-    p.add_argument('--segy', required=True, help='the survey: a post-stack SEG-Y file sorted by inline or crossline')
+    p.add_argument('--segy', required=True, help='the survey: a post-stack SEG-Y file sorted by inline or crossline, or a 2D line')
     p.add_argument('--run', required=True,
                    help='run directory written by `train`, one model.pth, or a .onnx file from `export` (no torch)')
     p.add_argument('--out', required=True, help="file to write: .sgy/.segy (IEEE float, the input's headers) or .npy")
@@ -141,6 +141,15 @@ def _segy_args(p):
                    help='windows per batch (default: %(default)s)')
     p.add_argument('--force', action='store_true', help='overwrite --out if it exists')
     p.add_argument('--quiet', action='store_true', help='no progress bar')
+    d = p.add_mutually_exclusive_group()
+    d.add_argument('--workers', type=_number(int, low=1), default=None, metavar='N',
+                   help='predict in blocks of sections on a local Dask cluster of N processes (pip install '
+                        "'salt_fastai[dask]')")
+    d.add_argument('--scheduler', default=None, metavar='ADDRESS',
+                   help='predict on the Dask cluster whose scheduler is at ADDRESS (tcp://host:8786); the output '
+                        "folder must be one the workers can write to")
+    p.add_argument('--block', type=_number(int, low=1), default=8, metavar='N',
+                   help='sections per Dask task (default: %(default)s)')
 
 # %% ../nbs/08_cli.ipynb #f3036767
 def salt_parser() -> argparse.ArgumentParser:
@@ -343,7 +352,8 @@ def cmd_predict_segy(args):
     out = predict_segy(args.segy, args.run, args.out, overlap=args.overlap, blend=args.blend,
                        both_directions=args.both_directions, mask=args.mask, threshold=args.threshold,
                        min_size=args.min_size, tta=not args.no_tta, bs=args.bs, percentile=args.percentile,
-                       force=args.force, progress=not args.quiet)
+                       force=args.force, progress=not args.quiet, workers=args.workers, scheduler=args.scheduler,
+                       block=args.block)
     print(f"wrote {out}")
     return out
 

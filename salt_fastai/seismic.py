@@ -12,9 +12,9 @@ import numpy as np
 from .core import TGS_SIZE, atomic_path
 
 # %% auto #0
-__all__ = ['AMPLITUDE_PERCENTILE', 'BLENDS', 'SegyError', 'SegyVolume', 'read_segy', 'amplitude_clip', 'to_uint8',
-           'window_starts', 'predict_section', 'window_borders', 'seam_ratio', 'window_predictor', 'predict_segy',
-           'plot_section']
+__all__ = ['AMPLITUDE_PERCENTILE', 'BLENDS', 'SURVEY_BLOCK', 'SCHEDULER_TIMEOUT', 'SegyError', 'SegyVolume', 'read_segy',
+           'amplitude_clip', 'to_uint8', 'window_starts', 'predict_section', 'window_borders', 'seam_ratio',
+           'window_predictor', 'dask_client', 'predict_segy', 'plot_section']
 
 # %% ../nbs/07c_seismic.ipynb #e1a28073
 def _segyio():
@@ -38,14 +38,17 @@ def _open_error(path, e):
 class SegyVolume:
     "A post-stack SEG-Y file opened with segyio: its geometry, and one inline or crossline section at a time"
     def __init__(self,
-                 path, # an inline- or crossline-sorted post-stack SEG-Y file
+                 path, # an inline- or crossline-sorted post-stack SEG-Y file, or a 2D line
                 ):
         segyio, self.path = _segyio(), Path(path)
         if not self.path.is_file(): raise SegyError(f"{self.path}: no such SEG-Y file")
         if self.path.stat().st_size <= 3600:
             raise SegyError(f"{self.path}: no traces after the 3600-byte headers ({self.path.stat().st_size} bytes)")
-        try: self.file = segyio.open(str(self.path), 'r')
-        except Exception as e: raise _open_error(self.path, e) from None
+        try: self.file, self.line = segyio.open(str(self.path), 'r'), False
+        except Exception as e:
+            err = _open_error(self.path, e)
+            if 'sorting' not in str(e) or not self._open_line(segyio): raise err from None
+            return
         f = self.file
         if len(f.offsets) > 1:
             f.close()
@@ -55,9 +58,24 @@ class SegyVolume:
         self.samples, self.dt = np.asarray(f.samples), float(segyio.tools.dt(f))
         self.sorting = 'inline' if f.sorting == segyio.TraceSortingFormat.INLINE_SORTING else 'crossline'
 
+    def _open_line(self, segyio) -> bool:
+        "Open a 2D line: traces without inline/crossline geometry, each with its own CDP number, in order"
+        f = segyio.open(str(self.path), 'r', ignore_geometry=True)
+        cdp = np.asarray(f.attributes(segyio.TraceField.CDP)[:])
+        if f.tracecount < 2 or not (np.diff(cdp) > 0).all() and not (np.diff(cdp) < 0).all():
+            f.close(); return False # CDP numbers repeat: a gather, not a stacked line
+        self.file, self.line = f, True
+        self.ilines, self.xlines = np.array([0]), cdp # one section, its traces named by their CDP numbers
+        self.samples, self.dt = np.asarray(f.samples), float(segyio.tools.dt(f))
+        self.sorting = '2D line'
+        return True
+
     @property
     def shape(self): return len(self.ilines), len(self.xlines), len(self.samples)
     def __repr__(self):
+        if self.line:
+            return (f"SegyVolume({self.path.name}: a 2D line of {len(self.xlines)} traces, CDP {self.xlines[0]}-"
+                    f"{self.xlines[-1]} x {len(self.samples)} samples, dt {self.dt:g} us)")
         return (f"SegyVolume({self.path.name}: {len(self.ilines)} inlines {self.ilines[0]}-{self.ilines[-1]} x "
                 f"{len(self.xlines)} crosslines {self.xlines[0]}-{self.xlines[-1]} x {len(self.samples)} samples, "
                 f"dt {self.dt:g} us, {self.sorting} sorted)")
@@ -66,11 +84,13 @@ class SegyVolume:
     def close(self): self.file.close()
 
     def inline(self, k:int) -> np.ndarray:
-        "The `k`-th inline (a position: its number is `ilines[k]`) as float32 `[samples, xlines]`"
+        "The `k`-th inline (a position: its number is `ilines[k]`) as float32 `[samples, xlines]`; a 2D line's: the line"
+        if self.line: return np.asarray(self.file.trace.raw[:], dtype=np.float32).T
         return np.asarray(self.file.iline[int(self.ilines[k])], dtype=np.float32).T
 
     def crossline(self, k:int) -> np.ndarray:
         "The `k`-th crossline (a position: its number is `xlines[k]`) as float32 `[samples, ilines]`"
+        if self.line: raise SegyError(f"{self.path}: a 2D line has no crosslines (predict its one section)")
         return np.asarray(self.file.xline[int(self.xlines[k])], dtype=np.float32).T
 
     def sample_traces(self, n:int=2000) -> np.ndarray:
@@ -78,7 +98,7 @@ class SegyVolume:
         idx = np.unique(np.linspace(0, self.file.tracecount - 1, min(n, self.file.tracecount)).round().astype(int))
         return np.stack([np.asarray(self.file.trace[int(i)], dtype=np.float32) for i in idx])
 
-def read_segy(path, # an inline- or crossline-sorted post-stack SEG-Y file
+def read_segy(path, # an inline- or crossline-sorted post-stack SEG-Y file, or a 2D line
              ) -> SegyVolume:
     "Open `path` for reading sections (use it in a `with` block, or `close` it)"
     return SegyVolume(path)
@@ -229,12 +249,12 @@ def _mask_section(p, threshold, min_size):
         m = (sizes >= min_size)[labels] & m
     return m.astype(np.float32)
 
-def _progress(items, show, what):
+def _progress(items, show, what, total=None):
     "A fastprogress bar over `items` named `what` (a notebook widget, or a text bar in a terminal or a pipe)"
     if not show: return items
     try: from fastprogress.fastprogress import progress_bar
     except ImportError: return items # the ONNX route installs without fastai's packages
-    bar = progress_bar(items) # its console form takes no `comment`: set it after
+    bar = progress_bar(items, total=total) # its console form takes no `comment`: set it after
     bar.comment = what
     return bar
 
@@ -243,10 +263,10 @@ def _text_lines(lines:list[str]) -> bytes:
     "Lines C35.. of a 3200-byte text header, 80 characters each"
     return b''.join(f"C{35+i:2d} {s.upper()}"[:80].ljust(80).encode('ascii', 'replace') for i, s in enumerate(lines))
 
-def _write_segy(src, tmp, probs, lines):
-    "`probs` `[inlines, xlines, samples]` as an IEEE-float copy of `src`'s headers, into `tmp`"
+def _write_segy(src, tmp, probs, lines, line=False):
+    "`probs` `[inlines, xlines, samples]` as an IEEE-float copy of `src`'s headers, into `tmp` (`line`: a 2D line)"
     segyio = _segyio()
-    with segyio.open(str(src), 'r') as f:
+    with segyio.open(str(src), 'r', ignore_geometry=line) as f:
         spec = segyio.tools.metadata(f); spec.format = 5
         with segyio.create(str(tmp), spec) as out:
             text = bytearray(f.text[0].ljust(3200)[:3200]); text[34*80:39*80] = _text_lines(lines)
@@ -254,13 +274,87 @@ def _write_segy(src, tmp, probs, lines):
             for i in range(1, 1 + f.ext_headers): out.text[i] = f.text[i]
             out.bin = f.bin; out.bin.update({segyio.BinField.Format: 5})
             out.header = f.header
-            if f.sorting == segyio.TraceSortingFormat.INLINE_SORTING:
+            if f.unstructured: # a 2D line: one section, trace by trace
+                out.trace = np.ascontiguousarray(probs[0], np.float32)
+            elif f.sorting == segyio.TraceSortingFormat.INLINE_SORTING:
                 for k, il in enumerate(f.ilines): out.iline[il] = np.ascontiguousarray(probs[k], np.float32)
             else:
                 for k, xl in enumerate(f.xlines): out.xline[xl] = np.ascontiguousarray(probs[:, k], np.float32)
 
+# %% ../nbs/07c_seismic.ipynb #6a2a0438
+SURVEY_BLOCK = 8 # sections (inlines, or crosslines) that one Dask task predicts
+SCHEDULER_TIMEOUT = 10 # seconds a `--scheduler` address has to answer
+
+_PREDICTORS = {} # in each process: (run, tta, device, threads) -> `window_predictor`'s, so a worker loads a run once
+
+def _cached_predictor(run, tta, device, threads):
+    key = (str(run), tta, str(device), threads)
+    if key not in _PREDICTORS: _PREDICTORS[key] = window_predictor(run, tta=tta, device=device, threads=threads)
+    return _PREDICTORS[key]
+
+def _predict_block(src, run, store, axis, start, stop, clip, overlap, blend, bs, tta, device, threads):
+    "Sections `start:stop` along `axis` of the survey `src` into the Zarr array `store` (a task run again writes the same)"
+    import zarr
+    if threads and Path(run).suffix != '.onnx':
+        import torch; torch.set_num_threads(threads)
+    predict, _ = _cached_predictor(run, tta, device, threads)
+    with read_segy(src) as vol:
+        get = vol.inline if axis == 0 else vol.crossline
+        block = np.stack([predict_section(predict, to_uint8(get(k), clip), overlap, blend, bs).T
+                          for k in range(start, stop)])
+    z = zarr.open_array(str(store), mode='r+')
+    if axis == 0: z[start:stop] = block
+    else: z[:, start:stop] = block.transpose(1, 0, 2)
+    return stop - start
+
+def dask_client(workers:int=None, # processes of a new `LocalCluster` on this machine
+                scheduler:str=None, # or the address of a running scheduler (`tcp://host:8786`)
+                timeout:float=SCHEDULER_TIMEOUT, # seconds the scheduler has to answer
+               ) -> tuple:
+    "A `dask.distributed.Client` and the cluster it started (None for a `scheduler` of someone else's)"
+    try: from dask.distributed import Client, LocalCluster
+    except ImportError:
+        raise ImportError("--workers and --scheduler need dask: pip install 'salt_fastai[dask]'") from None
+    if scheduler is not None:
+        try: return Client(scheduler, timeout=f'{timeout}s'), None
+        except (OSError, TimeoutError, ValueError) as e:
+            raise ValueError(f"--scheduler {scheduler}: no Dask scheduler answered within {timeout:g} s "
+                             f"({type(e).__name__}): start one (`dask scheduler`) or check the address") from None
+    if workers is None or workers < 1: raise ValueError(f"--workers {workers}: expected at least 1 worker process")
+    import logging
+    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                           silence_logs=logging.ERROR)
+    return Client(cluster), cluster
+
+def _dask_passes(vol, run, probs, work, clip, kw, both_directions, block, workers, scheduler, progress):
+    "Fill `probs` with the inline pass (and the crossline pass averaged in) as Dask tasks writing Zarr regions"
+    import os, zarr
+    from dask.distributed import as_completed
+    client, cluster = dask_client(workers, scheduler)
+    try:
+        threads = max(1, (os.cpu_count() or 1) // workers) if cluster is not None else None # workers x threads = cores
+        passes = [(0, 'inlines')] + ([(1, 'crosslines')] if both_directions else [])
+        for axis, what in passes:
+            n, chunks = vol.shape[axis], list(vol.shape)
+            chunks[axis] = block # one task writes whole chunks: no two tasks share one
+            store = work/f'{what}.zarr'
+            zarr.open_array(str(store), mode='w', shape=vol.shape, chunks=chunks, dtype='float32')
+            starts = list(range(0, n, block))
+            futures = client.map(_predict_block, [str(vol.path)] * len(starts), [str(run)] * len(starts),
+                                 [str(store)] * len(starts), [axis] * len(starts), starts,
+                                 [min(s + block, n) for s in starts], clip=clip, threads=threads, pure=False,
+                                 retries=2, **kw)
+            for f in _progress(as_completed(futures), progress, what, total=len(futures)): f.result()
+            z = zarr.open_array(str(store), mode='r')
+            for s in starts: # block by block: the client never holds the survey
+                if axis == 0: probs[s:s+block] = z[s:s+block]
+                else: probs[:, s:s+block] = (probs[:, s:s+block] + z[:, s:s+block]) / 2
+    finally:
+        client.close()
+        if cluster is not None: cluster.close()
+
 # %% ../nbs/07c_seismic.ipynb #716e4697
-def predict_segy(src, # an inline- or crossline-sorted post-stack SEG-Y file
+def predict_segy(src, # an inline- or crossline-sorted post-stack SEG-Y file, or a 2D line
                  run, # a run folder or checkpoint, or an `.onnx` file from `salt-fastai export`
                  dst, # the output: `.sgy`/`.segy` (IEEE float, the input's headers) or `.npy`
                  overlap:float=0.5, # fraction of a window shared with the next
@@ -275,20 +369,30 @@ def predict_segy(src, # an inline- or crossline-sorted post-stack SEG-Y file
                  force:bool=False, # overwrite `dst`
                  progress:bool=False, # a progress bar over the sections
                  device=None, # torch device
+                 workers:int=None, # predict on a `dask.distributed.LocalCluster` of this many processes
+                 scheduler:str=None, # or on the Dask cluster whose scheduler is at this address
+                 block:int=SURVEY_BLOCK, # sections a Dask task predicts
                 ) -> Path:
     "Predict salt in every section of the survey `src` with `run` and write the volume to `dst`"
     dst = _check_dst(src, dst, force)
     if blend not in BLENDS: raise ValueError(f"blend must be one of {BLENDS}, got {blend!r}")
     window_starts(TGS_SIZE, overlap=overlap) # checks `overlap`
     with read_segy(src) as vol:
+        if vol.line and both_directions:
+            raise SegyError(f"{vol.path}: a 2D line has no crosslines: predict it without both_directions "
+                            "(--both-directions)")
         predict, info = window_predictor(run, tta=tta, device=device)
         try: clip = amplitude_clip(vol.sample_traces(), percentile)
         except ValueError as e: raise SegyError(f"{vol.path}: {e}") from None
         section = lambda a: predict_section(predict, to_uint8(a, clip), overlap, blend, bs)
         with tempfile.TemporaryDirectory(dir=dst.parent, prefix=f'.{dst.name}.') as work:
             probs = np.lib.format.open_memmap(Path(work)/'probs.npy', 'w+', np.float32, vol.shape)
-            for k in _progress(range(vol.shape[0]), progress, 'inlines'): probs[k] = section(vol.inline(k)).T
-            if both_directions:
+            if workers is not None or scheduler is not None:
+                kw = dict(overlap=overlap, blend=blend, bs=bs, tta=tta, device=device)
+                _dask_passes(vol, run, probs, Path(work), clip, kw, both_directions, block, workers, scheduler, progress)
+            else:
+                for k in _progress(range(vol.shape[0]), progress, 'inlines'): probs[k] = section(vol.inline(k)).T
+            if both_directions and workers is None and scheduler is None:
                 for k in _progress(range(vol.shape[1]), progress, 'crosslines'):
                     probs[:, k] = (probs[:, k] + section(vol.crossline(k)).T)/2
             t = threshold if threshold is not None else info.get('threshold', 0.5)
@@ -298,13 +402,13 @@ def predict_segy(src, # an inline- or crossline-sorted post-stack SEG-Y file
             lines = [f"SALT_FASTAI {'SALT MASK 0/1' if mask else 'SALT PROBABILITY 0..1'} FROM {Path(run).name}",
                      f"AMPLITUDE CLIP +-{clip:.6g} (P{percentile:g} OF |A|) TO 0..255",
                      f"WINDOWS {TGS_SIZE}X{TGS_SIZE} OVERLAP {overlap:g} {blend} BLEND, TTA {'ON' if tta else 'OFF'}",
-                     f"{'INLINE + CROSSLINE PASSES AVERAGED' if both_directions else 'INLINE PASS'}"
+                     f"{'INLINE + CROSSLINE PASSES AVERAGED' if both_directions else '2D LINE' if vol.line else 'INLINE PASS'}"
                      + (f", THRESHOLD {t:g} MIN SIZE {ms}" if mask else ''),
                      "IEEE FLOAT (FORMAT 5), TRACE HEADERS COPIED FROM " + Path(src).name]
             with atomic_path(dst) as tmp:
                 if dst.suffix.lower() == '.npy':
                     with open(tmp, 'wb') as fh: np.save(fh, probs)
-                else: _write_segy(vol.path, tmp, probs, lines)
+                else: _write_segy(vol.path, tmp, probs, lines, vol.line)
             del probs
     return dst
 

@@ -46,7 +46,7 @@ def test_budget_is_kept(data, tmp_path, fold, minutes):
 def test_killed_budget_run_resumes(data, tmp_path):
     "Killed after its second epoch, the same command finishes the fold with the plan it had and the time it had left"
     out = tmp_path/'run'; fold = out/'fold0'
-    args = _train(data, out, 1.0)
+    args = _train(data, out, 1.0, '--checkpoint-every', 0)  # last.pth after every epoch, so the kill finds one
     hist = fold/'history.csv'
     rows = lambda: hist.exists() and len(hist.read_text().splitlines()) >= 3  # header and two epochs
     p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

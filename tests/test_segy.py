@@ -72,3 +72,36 @@ def test_bad_inputs(trained, tmp_path):
         assert res.returncode == 2 and len(lines) == 1 and why in lines[0], (why, res.stderr)
         assert sorted(tmp_path.rglob('*')) == before, why
     assert (tmp_path/'exists.sgy').read_bytes() == b'mine'
+
+def write_line(path, amp, first_cdp=1001):
+    "A 2D line: `amp` `[samples, traces]` as traces with a CDP number each and no inline/crossline geometry"
+    spec = segyio.spec()
+    spec.format, spec.samples, spec.tracecount = 5, list(range(0, 2 * amp.shape[0], 2)), amp.shape[1]
+    with segyio.create(str(path), spec) as f:
+        for t in range(amp.shape[1]):
+            f.header[t] = {segyio.TraceField.CDP: first_cdp + t, segyio.TraceField.TRACE_SEQUENCE_LINE: t + 1,
+                           segyio.TraceField.CDP_X: 5000 + 25 * t, segyio.TraceField.TRACE_SAMPLE_INTERVAL: 2000}
+            f.trace[t] = np.ascontiguousarray(amp[:, t], np.float32)
+    return path
+
+def test_2d_line(trained, tmp_path):
+    """A 2D line through the command as typed (its progress bar on): the prediction of its one section, every trace
+    header copied; `--both-directions` is refused in one line with nothing written"""
+    from salt_fastai.synthetic import synthetic_section
+    from salt_fastai.seismic import amplitude_clip, predict_section, to_uint8, window_predictor
+    image, _ = synthetic_section(5, p_salt=1, p_blank=0, size=300)
+    amp = (image[:120].astype(np.float32) - 128) * 20.
+    src, out = write_line(tmp_path/'line.sgy', amp), tmp_path/'line_salt.sgy'
+    r = cli('predict-segy', '--segy', src, '--run', trained/'model.onnx', '--out', out)
+    assert r.stdout.endswith(f'wrote {out}\n'), r.stdout
+    predict, _ = window_predictor(trained/'model.onnx')
+    with segyio.open(src, ignore_geometry=True) as f, segyio.open(out, ignore_geometry=True) as g:
+        assert [dict(h) for h in g.header] == [dict(h) for h in f.header]
+        got = g.trace.raw[:].T
+    assert np.abs(got - predict_section(predict, to_uint8(amp, amplitude_clip(amp)))).max() < 1e-5
+    before = sorted(tmp_path.iterdir())
+    r = cli('predict-segy', '--segy', src, '--run', trained/'model.onnx', '--out', tmp_path/'both.sgy',
+            '--both-directions', '--quiet', check=False)
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 2 and len(lines) == 1 and 'a 2D line has no crosslines' in lines[0], r.stderr
+    assert sorted(tmp_path.iterdir()) == before

@@ -30,8 +30,8 @@ CLI_CMDS = page_commands(ROOT/'nbs'/'08_cli.ipynb', 'The forms below are stable'
 
 def test_pages_have_the_commands():
     "The lists this file runs are the pages' (so a new command on a page is run here, or this test says so)"
-    assert [c.split()[1] for c in README_CMDS] == ['train', 'predict', 'export', 'predict', 'predict-segy', 'download',
-                                                   'submit', '--help'], README_CMDS
+    assert [c.split()[1] for c in README_CMDS] == ['train', 'predict', 'export', 'predict', 'predict-segy', 'predict-segy',
+                                                   'download', 'submit', '--help'], README_CMDS
     assert [c.split()[1] for c in CLI_CMDS] == ['synth', 'train', 'predict', 'export', 'predict', 'demo', 'download',
                                                 '--version'], CLI_CMDS
     assert not any('--quiet' in c for c in README_CMDS + CLI_CMDS)
@@ -125,4 +125,7 @@ def test_readme_as_typed(tty, tmp_path, kaggle_env):
     with segyio.open(_survey()) as f, segyio.open(tmp_path/'salt.sgy') as g:
         assert (g.tracecount, len(g.samples)) == (f.tracecount, len(f.samples))
         assert [dict(h) for h in g.header] == [dict(h) for h in f.header]
+    import numpy as np
+    one, dask = (segyio.tools.cube(str(tmp_path/n)) for n in ('salt.sgy', 'salt_dask.sgy'))
+    assert np.abs(one - dask).max() <= 1e-5  # the Dask cluster's survey is the in-process one
     assert Path(kaggle_env['FAKE_SUBMITTED']).read_text().startswith('tgs-salt-identification-challenge|first|')

@@ -157,9 +157,19 @@ def row_step(r):
             f"{f['after']['steps']} steps)"]
 
 
+def row_survey(r):
+    f = r['figures']; rows = f['rows']
+    return [f"a synthetic survey, {f['traces']:,} traces ({'x'.join(map(str, f['shape']))})", 'Dask, 2 workers (onnxruntime)',
+            'one process (onnxruntime)',
+            f"{rows['dask_2']['traces_per_s']:.0f} vs {rows['inprocess_onnx']['traces_per_s']:.0f} traces/s "
+            f"(1 worker {rows['dask_1']['traces_per_s']:.0f}, torch in-process {rows['inprocess_torch']['traces_per_s']:.0f}); "
+            f"{f['per_task_overhead_ms']:.1f} ms a task; worker peak {rows['dask_2']['rss_worker_mb']} MB"]
+
+
 SPEED = [('losses.json', row_losses), ('metrics.json', row_metrics), ('model.json', row_model),
          ('optim.json', row_optim), ('amp.json', row_amp), ('onnx.json', row_onnx), ('compile.json', row_compile),
-         ('encoders.json', row_encoders), ('seams.json', row_seams_speed), ('step.json', row_step)]
+         ('encoders.json', row_encoders), ('seams.json', row_seams_speed), ('step.json', row_step),
+         ('survey.json', row_survey)]
 
 
 # --- quality at equal CPU time

@@ -1,0 +1,137 @@
+"""A survey through `predict_segy`: in one process against a local Dask cluster of 1 and 2 worker processes.
+
+A synthetic post-stack survey (`--inlines` x `--xlines` x `--samples`, built from `synthetic_section`s, written with
+segyio) is predicted with a resnet18 run (untrained: speed does not depend on the weights) as a torch run folder and
+as its ONNX export, overlap 0.5, Gaussian blend, flip TTA, into `.npy`:
+
+- `inprocess_torch`, `inprocess_onnx`: `predict_segy` as today;
+- `dask_1`, `dask_2`: `predict_segy(workers=N)` with the ONNX file (`cores / N` threads each), blocks of `--block`
+  inlines, cluster start-up included;
+- the scheduler's per-task overhead: `--tasks` empty tasks on the 2-worker cluster, wall time per task;
+- per-window inference, `--windows` windows of 101x101 (flip TTA) on all cores: torch fp32 (today's CPU path), torch
+  bf16 autocast with channels-last, onnxruntime fp32; windows/s and the largest probability difference from fp32.
+
+Each row records seconds, traces/s and the peak resident memory of the client and of its largest worker (sampled
+every 50 ms with psutil), and the largest difference from the in-process ONNX result. Writes `bench/results/survey.json`.
+
+    python bench/survey.py
+"""
+import argparse, json, os, tempfile, threading, time
+from pathlib import Path
+
+import numpy as np
+
+from hardware import record, results_option  # bench/hardware.py (scripts run as `python bench/NAME.py`)
+
+
+class PeakRSS:
+    "The peak resident memory (MB) of this process and of its largest child, sampled in a thread"
+    def __init__(self): self.client = self.worker = 0.
+    def __enter__(self):
+        import psutil
+        me, self.stop = psutil.Process(), False
+        def sample():
+            while not self.stop:
+                try:
+                    self.client = max(self.client, me.memory_info().rss / 2**20)
+                    for c in me.children(recursive=True):
+                        if 'spawn_main' in ' '.join(c.cmdline()): self.worker = max(self.worker, c.memory_info().rss / 2**20)
+                except Exception: pass
+                time.sleep(0.05)
+        self.thread = threading.Thread(target=sample, daemon=True); self.thread.start()
+        return self
+    def __exit__(self, *exc): self.stop = True; self.thread.join()
+
+
+def make_survey(path, n_il, n_xl, n_s, seed=0):
+    import segyio
+    from salt_fastai.synthetic import synthetic_section
+    side = max(n_xl, n_s)
+    cube = np.stack([(synthetic_section(seed + k, p_salt=1, p_blank=0, size=side)[0][:n_s, :n_xl].T.astype(np.float32)
+                      - 128) * 30 for k in range(n_il)])
+    segyio.tools.from_array(str(path), np.ascontiguousarray(cube), format=5, dt=4000)
+    return path
+
+
+def window_paths(run, onnx, n, bs=64, rounds=3):
+    "Windows/s and the largest difference from torch fp32 of each way to predict `n` uint8 windows (median of rounds)"
+    import statistics, torch
+    from salt_fastai.data import model_inputs
+    from salt_fastai.inference import load_run
+    from salt_fastai.model import amp_dtype, predict_probs
+    from salt_fastai.ort import OnnxPredictor
+    w = np.random.default_rng(0).integers(0, 256, (n, 101, 101), dtype=np.uint8)
+    (model,), (meta,), _ = load_run(run, device='cpu')
+    def torch_path(dtype):
+        m = model.to(memory_format=torch.channels_last) if dtype else model.to(memory_format=torch.contiguous_format)
+        out = []
+        with torch.no_grad(), torch.autocast('cpu', dtype=dtype or torch.float32, enabled=dtype is not None):
+            for i in range(0, n, bs):
+                x = model_inputs(w[i:i+bs], None, 1, meta.get('size', 128))
+                if dtype: x = x.contiguous(memory_format=torch.channels_last)
+                out.append(predict_probs(m, x).float()[:, 13:114, 13:114].numpy() if meta.get('size', 128) == 128
+                           else predict_probs(m, x).float().numpy())
+        return np.concatenate(out)
+    ort = OnnxPredictor(onnx)
+    paths = {'torch_fp32': lambda: torch_path(None), 'torch_bf16_channels_last': lambda: torch_path(amp_dtype('cpu')),
+             'onnxruntime_fp32': lambda: ort.probs(w, bs=bs)[0]}
+    ref, res = None, {}
+    for name, f in paths.items():
+        if name == 'torch_bf16_channels_last' and amp_dtype('cpu') is None: continue  # no native bf16 here
+        times = []
+        for _ in range(rounds):
+            t0 = time.perf_counter(); p = f(); times.append(time.perf_counter() - t0)
+        ref = p if ref is None else ref
+        res[name] = dict(windows_per_s=round(n / statistics.median(times), 1), max_diff=float(np.abs(p - ref).max()))
+        print(name, res[name], flush=True)
+    return res
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    ap.add_argument('--inlines', type=int, default=40)
+    ap.add_argument('--xlines', type=int, default=300)
+    ap.add_argument('--samples', type=int, default=400)
+    ap.add_argument('--block', type=int, default=4)
+    ap.add_argument('--tasks', type=int, default=200)
+    ap.add_argument('--windows', type=int, default=512)
+    results_option(ap)
+    a = ap.parse_args()
+    import torch
+    from salt_fastai.model import salt_model, save_checkpoint
+    from salt_fastai.export import export_onnx
+    from salt_fastai.seismic import predict_segy, dask_client
+
+    tmp = Path(tempfile.mkdtemp())
+    src = make_survey(tmp/'survey.sgy', a.inlines, a.xlines, a.samples)
+    n_traces = a.inlines * a.xlines
+    torch.manual_seed(0)
+    save_checkpoint(salt_model('resnet18', pretrained=False), tmp/'run'/'fold0'/'model.pth', score=0.)
+    onnx = export_onnx(tmp/'run', tmp/'model.onnx')
+    rows, ref = {}, None
+    for name, run, kw in [('inprocess_onnx', onnx, {}), ('inprocess_torch', tmp/'run', {}),
+                          ('dask_1', onnx, dict(workers=1, block=a.block)), ('dask_2', onnx, dict(workers=2, block=a.block))]:
+        out = tmp/f'{name}.npy'
+        with PeakRSS() as rss:
+            t0 = time.perf_counter(); predict_segy(src, run, out, **kw); dt = time.perf_counter() - t0
+        p = np.load(out)
+        if ref is None: ref = p
+        rows[name] = dict(seconds=round(dt, 2), traces_per_s=round(n_traces / dt, 1), rss_client_mb=round(rss.client),
+                          rss_worker_mb=round(rss.worker) if kw else None, max_diff=float(np.abs(p - ref).max()))
+        print(name, rows[name], flush=True)
+    client, cluster = dask_client(workers=2)
+    try:
+        client.gather(client.map(lambda i: i, range(20), pure=False))  # warm
+        t0 = time.perf_counter(); client.gather(client.map(lambda i: i, range(a.tasks), pure=False))
+        per_task_ms = 1e3 * (time.perf_counter() - t0) / a.tasks
+    finally: client.close(); cluster.close()
+    windows = window_paths(tmp/'run', onnx, a.windows)
+    figures = dict(windows=windows, traces=n_traces, shape=[a.inlines, a.xlines, a.samples], rows=rows,
+                   scaling_2_over_1=round(rows['dask_2']['traces_per_s'] / rows['dask_1']['traces_per_s'], 3),
+                   per_task_overhead_ms=round(per_task_ms, 2), cores=os.cpu_count())
+    print(json.dumps(figures, indent=1))
+    record('survey', {k: v for k, v in vars(a).items() if k != 'results'}, figures, results=a.results)
+
+
+if __name__ == '__main__':
+    main()
