@@ -120,7 +120,8 @@ def _predict_args(p, data_required=True):
 SEGY_BLENDS = ('gaussian', 'mean', 'center') # `seismic.BLENDS`, here so that --help imports no numpy
 
 def _segy_args(p):
-    p.add_argument('--segy', required=True, help='the survey: a post-stack SEG-Y file sorted by inline or crossline, or a 2D line')
+    p.add_argument('--segy', required=True,
+                   help='the survey: a post-stack SEG-Y file sorted by inline or crossline, or a 2D line')
     p.add_argument('--run', required=True,
                    help='run directory written by `train`, one model.pth, or a .onnx file from `export` (no torch)')
     p.add_argument('--out', required=True, help="file to write: .sgy/.segy (IEEE float, the input's headers) or .npy")

@@ -84,7 +84,7 @@ class SegyVolume:
     def close(self): self.file.close()
 
     def inline(self, k:int) -> np.ndarray:
-        "The `k`-th inline (a position: its number is `ilines[k]`) as float32 `[samples, xlines]`; a 2D line's: the line"
+        "The `k`-th inline (a position: its number is `ilines[k]`) as float32 `[samples, xlines]`; of a 2D line: it"
         if self.line: return np.asarray(self.file.trace.raw[:], dtype=np.float32).T
         return np.asarray(self.file.iline[int(self.ilines[k])], dtype=np.float32).T
 
@@ -293,7 +293,7 @@ def _cached_predictor(run, tta, device, threads):
     return _PREDICTORS[key]
 
 def _predict_block(src, run, store, axis, start, stop, clip, overlap, blend, bs, tta, device, threads):
-    "Sections `start:stop` along `axis` of the survey `src` into the Zarr array `store` (a task run again writes the same)"
+    "Sections `start:stop` along `axis` of the survey `src` into the Zarr array `store` (a rerun writes the same)"
     import zarr
     if threads and Path(run).suffix != '.onnx':
         import torch; torch.set_num_threads(threads)
@@ -389,7 +389,8 @@ def predict_segy(src, # an inline- or crossline-sorted post-stack SEG-Y file, or
             probs = np.lib.format.open_memmap(Path(work)/'probs.npy', 'w+', np.float32, vol.shape)
             if workers is not None or scheduler is not None:
                 kw = dict(overlap=overlap, blend=blend, bs=bs, tta=tta, device=device)
-                _dask_passes(vol, run, probs, Path(work), clip, kw, both_directions, block, workers, scheduler, progress)
+                _dask_passes(vol, run, probs, Path(work), clip, kw, both_directions, block, workers, scheduler,
+                             progress)
             else:
                 for k in _progress(range(vol.shape[0]), progress, 'inlines'): probs[k] = section(vol.inline(k)).T
             if both_directions and workers is None and scheduler is None:
@@ -402,7 +403,8 @@ def predict_segy(src, # an inline- or crossline-sorted post-stack SEG-Y file, or
             lines = [f"SALT_FASTAI {'SALT MASK 0/1' if mask else 'SALT PROBABILITY 0..1'} FROM {Path(run).name}",
                      f"AMPLITUDE CLIP +-{clip:.6g} (P{percentile:g} OF |A|) TO 0..255",
                      f"WINDOWS {TGS_SIZE}X{TGS_SIZE} OVERLAP {overlap:g} {blend} BLEND, TTA {'ON' if tta else 'OFF'}",
-                     f"{'INLINE + CROSSLINE PASSES AVERAGED' if both_directions else '2D LINE' if vol.line else 'INLINE PASS'}"
+                     ('INLINE + CROSSLINE PASSES AVERAGED' if both_directions else '2D LINE' if vol.line else
+                      'INLINE PASS')
                      + (f", THRESHOLD {t:g} MIN SIZE {ms}" if mask else ''),
                      "IEEE FLOAT (FORMAT 5), TRACE HEADERS COPIED FROM " + Path(src).name]
             with atomic_path(dst) as tmp:
