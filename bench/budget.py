@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from salt_fastai.data import find_tgs, read_tgs, salt_aug_transforms
+from salt_fastai.data import AUG_PRESETS, find_tgs, read_tgs, salt_aug_transforms
 from salt_fastai.train import BUDGET_ARCH, PSEUDO_MAX_UNCERTAIN
 from hardware import hardware_info, record, results_option  # bench/hardware.py (scripts run as `python bench/NAME.py`)
 from quality import (BS, CHOSEN_ON, calibrate, crossfit_scores, per_image, run_baseline, seed_everything,
@@ -40,7 +40,9 @@ MAX_ZOOM = inspect.signature(salt_aug_transforms).parameters['max_zoom'].default
 def run_ours(path, fold, seed, minutes, limit, arch, **kw):
     "`train_fold` with a time budget; its held-out scores and what its budget chose"
     from salt_fastai.train import train_fold
-    if (zoom := kw.pop('max_zoom', MAX_ZOOM)) != MAX_ZOOM: kw['aug'] = dict(max_zoom=zoom)
+    preset = kw.pop('aug', None)  # a name in data.AUG_PRESETS, or None: train_fold's default
+    if (zoom := kw.pop('max_zoom', MAX_ZOOM)) != MAX_ZOOM: kw['aug'] = {**AUG_PRESETS[preset or 'light'], 'max_zoom': zoom}
+    elif preset is not None: kw['aug'] = preset
     if kw.pop('no_maxpool', False): kw['maxpool'] = False
     if not kw.get('deep_supervision'): kw.pop('deep_supervision', None) # a model option: in the config only when set
     seed_everything(seed)
@@ -78,6 +80,8 @@ def main():
                    help="our empty-image head, trained as an auxiliary loss only (the CLI's --empty-head)")
     p.add_argument('--max-zoom-ours', type=float, default=MAX_ZOOM,
                    help="our augmentations' largest zoom (default: salt_aug_transforms', %(default)s)")
+    p.add_argument('--aug-ours', default=None, choices=['light', 'strong'],
+                   help="our augmentation preset (data.AUG_PRESETS; default: the CLI's, light)")
     p.add_argument('--wd-ours', type=float, default=None,
                    help="our decoupled weight decay (default: the optimizer's, 0.01)")
     p.add_argument('--no-maxpool-ours', action='store_true',

@@ -20,13 +20,13 @@ from .core import TGS_SIZE, pad_amounts, crop_pad
 from .core import (TGS_LAYOUT, TGSDataError, check_layout, _short, check_images, rle_encode, rle_decode,
                               load_mask, load_image)
 from fastai.vision.data import MaskBlock
-from fastai.vision.augment import RandTransform, aug_transforms
+from fastai.vision.augment import RandTransform, aug_transforms, AffineCoordTfm, affine_mat
 from fastai.torch_core import show_image
 
 # %% auto #0
-__all__ = ['IMG_MEAN', 'IMG_STD', 'find_tgs', 'assign_folds', 'read_tgs', 'TensorSeismic', 'channel_stats', 'seismic_tensor',
-           'ReflectPad', 'SeismicLighting', 'salt_aug_transforms', 'TGSArrays', 'SeismicBlock', 'salt_dls',
-           'model_inputs']
+__all__ = ['IMG_MEAN', 'IMG_STD', 'AUG_PRESETS', 'find_tgs', 'assign_folds', 'read_tgs', 'TensorSeismic', 'channel_stats',
+           'seismic_tensor', 'ReflectPad', 'SeismicLighting', 'shift_mat', 'SeismicCutout', 'salt_aug_transforms',
+           'TGSArrays', 'SeismicBlock', 'salt_dls', 'model_inputs']
 
 # %% ../nbs/01_data.ipynb #fc0cc0a4
 def find_tgs(path=None, # a folder in the competition layout; if None, `$TGS_DATA` or `shared/tgs` above the cwd
@@ -121,12 +121,13 @@ class ReflectPad(RandTransform):
 
 # %% ../nbs/01_data.ipynb #5973d035
 class SeismicLighting(RandTransform):
-    "Random brightness and contrast of channel 0 of [0,1] `TensorImage` batches (before `Normalize`), per image"
+    "Random brightness, contrast (and gamma) of channel 0 of [0,1] `TensorImage` batches (before `Normalize`)"
     order = 80 # before `Normalize`
     def __init__(self,
                  max_brightness=0.1, # largest shift of the image channel
                  max_contrast=0.2, # largest relative change of its contrast
                  p=0.75, # probability that an image changes
+                 max_gamma=0., # largest |log gamma| of the image channel (0: no gamma)
                 ): store_attr(); super().__init__(p=p)
     def before_call(self, b, split_idx):
         self.do = True # `p` is applied per image below, not also to the whole batch as `RandTransform` would
@@ -137,23 +138,75 @@ class SeismicLighting(RandTransform):
         keep = torch.rand(bs, device=x.device) >= self.p
         self.brightness = torch.where(keep, 0., self.brightness) # not `[keep] =`: a boolean index waits for a GPU
         self.contrast = torch.where(keep, 1., self.contrast)
+        self.gamma = None
+        if self.max_gamma > 0:
+            self.gamma = torch.where(keep, 1., x.new_empty(bs).uniform_(-self.max_gamma, self.max_gamma).exp())
     def encodes(self, x:TensorImage):
         x = x.clone()
+        if self.gamma is not None: x[:, 0] = x[:, 0].clamp(0, 1) ** self.gamma[:, None, None]
         mean = x[:, 0].mean((1, 2), keepdim=True)
         x[:, 0] = ((x[:, 0] - mean) * self.contrast[:, None, None] + mean + self.brightness[:, None, None]).clamp(0, 1)
         return x
 
 # %% ../nbs/01_data.ipynb #854e370a
+def shift_mat(x:torch.Tensor, # a batch: one matrix per item
+              max_shift:float=0.1, # largest move, as a fraction of the side, in each direction
+              p:float=0.5, # probability that an item moves
+             ) -> torch.Tensor:
+    "Affine matrices (fastai's `affine_mat`) moving each item of `x` by up to `max_shift` of its side each way"
+    bs = x.size(0)
+    on = (torch.rand(bs, device=x.device) < p).to(x.dtype)
+    tx, ty = (x.new_empty(bs).uniform_(-2 * max_shift, 2 * max_shift) * on for _ in range(2)) # coordinates span 2
+    one, zero = x.new_ones(bs), x.new_zeros(bs)
+    return affine_mat(one, zero, tx, zero, one, ty)
+
+class SeismicCutout(RandTransform):
+    "One square hole of `size` pixels in the image channel of an item, filled with the image's mean; masks untouched"
+    order = 90 # after `SeismicLighting`, before `Normalize`
+    def __init__(self,
+                 size:int=30, # side of the hole in pixels
+                 p:float=0.5, # probability that an item gets a hole
+                ): store_attr(); super().__init__(p=p)
+    def before_call(self, b, split_idx):
+        self.do = True # `p` per item, as `SeismicLighting`
+        x = b[0] if isinstance(b, tuple) else b
+        bs, (h, w) = x.shape[0], x.shape[-2:]
+        self.on = torch.rand(bs, device=x.device) < self.p
+        self.top = (torch.rand(bs, device=x.device) * max(h - self.size + 1, 1)).long()
+        self.left = (torch.rand(bs, device=x.device) * max(w - self.size + 1, 1)).long()
+    def encodes(self, x:TensorImage):
+        h, w = x.shape[-2:]
+        rows, cols = torch.arange(h, device=x.device), torch.arange(w, device=x.device)
+        inside = lambda r, start: (r[None] >= start[:, None]) & (r[None] < start[:, None] + self.size)
+        hole = inside(rows, self.top)[:, :, None] & inside(cols, self.left)[:, None, :] & self.on[:, None, None]
+        x, self.hole = x.clone(), hole # the last batch's holes, for a look
+        x[:, 0] = torch.where(hole, x[:, 0].mean((1, 2), keepdim=True), x[:, 0])
+        return x
+
 def salt_aug_transforms(max_zoom=1.1, # largest zoom (random centre, so this also shifts)
                         max_brightness=0.1, # largest brightness shift of the image channel
                         max_contrast=0.2, # largest relative contrast change of the image channel
                         p_affine=0.75, # probability of the flip/zoom transform
                         p_lighting=0.75, # probability that an image's lighting changes
+                        max_shift=0., # largest move (a fraction of the side; reflection padding), 0: none
+                        max_gamma=0., # largest |log gamma| of the image channel, 0: none
+                        p_cutout=0., # probability of a `SeismicCutout` hole, 0: none
+                        cutout_size=30, # its side in pixels
                        ):
-    "Batch augmentations for seismic sections: horizontal flip, small shift/zoom, lighting; no vertical flip, rotation"
-    return aug_transforms(do_flip=True, flip_vert=False, max_rotate=0., max_zoom=max_zoom, max_lighting=0.,
-                          max_warp=0., p_affine=p_affine, pad_mode='reflection') + \
-           [SeismicLighting(max_brightness, max_contrast, p=p_lighting)]
+    "Batch augmentations of seismic sections: horizontal flip, shift/zoom, lighting, cutout; no vertical flip, rotation"
+    tfms = aug_transforms(do_flip=True, flip_vert=False, max_rotate=0., max_zoom=max_zoom, max_lighting=0.,
+                          max_warp=0., p_affine=p_affine, pad_mode='reflection')
+    if max_shift: tfms.append(AffineCoordTfm(aff_fs=partial(shift_mat, max_shift=max_shift, p=p_affine),
+                                             pad_mode='reflection'))
+    tfms.append(SeismicLighting(max_brightness, max_contrast, p=p_lighting, max_gamma=max_gamma))
+    if p_cutout: tfms.append(SeismicCutout(cutout_size, p=p_cutout))
+    return tfms
+
+AUG_PRESETS = { # `salt_dls(aug=NAME)`, `train_fold(aug=NAME)`, `salt-fastai train --aug NAME`
+    'light': {}, # `salt_aug_transforms`' defaults: flip, zoom up to 1.1 (which also shifts), brightness, contrast
+    # from the gold solutions: shifts up to 20 px with reflection (15th), crop-and-resize of at least 64% of the area
+    # (15th), brightness/contrast (1st), gamma and one 30 px cutout hole half the time (9th)
+    'strong': dict(max_zoom=1.25, max_shift=0.2, max_contrast=0.3, max_gamma=0.2, p_cutout=0.5, cutout_size=30)}
 
 # %% ../nbs/01_data.ipynb #4a49f924
 class TGSArrays:
@@ -199,7 +252,14 @@ def _add_pseudo(arrays, path, ids, masks) -> list:
     arrays.depths.update({i: float(z.get(i, 0.)) for i in ids})
     return ids
 
-def _augs(aug): return salt_aug_transforms(**(aug if isinstance(aug, dict) else {})) if aug else None
+def _augs(aug):
+    "The batch transforms of `aug`: True (the defaults), a name in `AUG_PRESETS`, or `salt_aug_transforms`' arguments"
+    if isinstance(aug, str):
+        if aug not in AUG_PRESETS:
+            raise ValueError(f"aug {aug!r}: expected one of {list(AUG_PRESETS)}, a dict of salt_aug_transforms' "
+                             "arguments, True or False")
+        return salt_aug_transforms(**AUG_PRESETS[aug])
+    return salt_aug_transforms(**(aug if isinstance(aug, dict) else {})) if aug else None
 
 def salt_dls(path, # a folder in the competition layout
              fold=0, # the validation fold
@@ -209,7 +269,7 @@ def salt_dls(path, # a folder in the competition layout
              n_in=1, # input channels: 1 image, 2 +depth, 3 +row ramp
              seed=42, # seed of the fold assignment
              limit=None, # use only the first `limit` ids of train.csv (quick runs)
-             aug=True, # training augmentations from `salt_aug_transforms` (a dict: its arguments)
+             aug=True, # training augmentations: `salt_aug_transforms`' defaults, a name in `AUG_PRESETS`, or a dict
              check_rle=True, # check every mask PNG against its train.csv RLE
              num_workers=None, # None: 0 on CPU (the data is in memory), up to 8 per GPU when CUDA trains
              pseudo=None, # `(ids, masks)`: test images and predicted `[N,101,101]` masks to train on too

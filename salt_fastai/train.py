@@ -655,7 +655,7 @@ def train_fold(path, # data folder in the competition layout
                epochs=10, minutes=None, started=None, # the recipe's epochs, or a budget from `started` (default: now)
                lr=1e-3, bs=32, wd=None, # peak learning rate of the first stage, batch size, weight decay (None: 0.01)
                ema=None, # decay of a moving average of the weights, validated and saved instead (`WeightAverage`)
-               aug=True, # training augmentations: `salt_aug_transforms`' defaults, or a dict of its arguments
+               aug=True, # training augmentations: the defaults, a name in `AUG_PRESETS`, or a dict (`salt_dls`)
                size=None, n_in=1, # padded side (128, or `BUDGET_SIZE` with `minutes`); channels (2: +depth, 3: +ramp)
                recipe='bce-lovasz', pseudo_uncertain=PSEUDO_MAX_UNCERTAIN, # `RECIPES` name or `Stage`s; `pseudo_labels`
                out='runs/salt', # run directory (one sub-folder per fold)
