@@ -19,7 +19,8 @@ HELD_OUT = (1, 11)  # (fold, seed): the split that chose nothing
 LEVER_START_ARGS = dict(arch='resnet34', bs_ours=32, size_ours=128, lr_ours=1e-3, recipe_ours='bce-lovasz',
                         scse_ours=False, empty_head_ours=False, wd_ours=None, max_zoom_ours=1.1,
                         pseudo_uncertain_ours=0.02, no_maxpool_ours=False, ema_ours=None, deep_supervision_ours=False,
-                        train_seed_ours=None, aug_ours=None)  # `budget.py`'s settings when the levers started (round 1, padded to 128)
+                        train_seed_ours=None, aug_ours=None,
+                        opt_ours=None)  # `budget.py`'s settings when the levers started (round 1, padded to 128)
 
 
 def cpu_name(r:dict) -> str:

@@ -13,8 +13,8 @@ _STARTED = time.time() # `train --minutes` counts from the command's start, impo
 
 
 # %% auto #0
-__all__ = ['RECIPE_NAMES', 'AUG_NAMES', 'SEGY_BLENDS', 'RUN_CONFIG_SKIP', 'FIGURE_SECONDS', 'KAGGLE_COMPETITION', 'COMMANDS',
-           'SaltArgumentParser', 'salt_parser', 'config_args', 'cmd_train', 'cmd_predict', 'cmd_export',
+__all__ = ['RECIPE_NAMES', 'AUG_NAMES', 'OPT_NAMES', 'SEGY_BLENDS', 'RUN_CONFIG_SKIP', 'FIGURE_SECONDS', 'KAGGLE_COMPETITION',
+           'COMMANDS', 'SaltArgumentParser', 'salt_parser', 'config_args', 'cmd_train', 'cmd_predict', 'cmd_export',
            'cmd_predict_segy', 'cmd_synth', 'demo_test_score', 'cmd_demo', 'unpack_bundle', 'cmd_download',
            'cmd_submit', 'error_line', 'main']
 
@@ -45,6 +45,7 @@ class SaltArgumentParser(argparse.ArgumentParser):
 RECIPE_NAMES = ('bce-lovasz', 'bce-symmetric-lovasz', 'bce-elu-lovasz', 'bce-long-lovasz', 'bce-lovasz-pseudo',
                 'lovasz', 'bce') # the keys of `train.RECIPES`
 AUG_NAMES = ('light', 'strong') # the keys of `data.AUG_PRESETS`
+OPT_NAMES = ('adam', 'sgd') # the keys of `model.OPTIMIZERS`
 
 def _model_args(p):
     g = p.add_argument_group('model')
@@ -89,6 +90,8 @@ def _train_args(p):
                    help='training stages (default: %(default)s)')
     p.add_argument('--aug', choices=AUG_NAMES, default=None,
                    help='augmentation preset: light (the default) or strong (shifts, zoom, gamma, cutout)')
+    p.add_argument('--opt', choices=OPT_NAMES, default='adam',
+                   help='optimizer: adam (AdamW, the default) or sgd (momentum 0.9; give it its own --lr)')
     p.add_argument('--limit', type=_number(int, low=1), default=None, help='use only the first N ids (quick runs)')
     p.add_argument('--seed', type=int, default=42, help='seed of folds and training (default: %(default)s)')
     p.add_argument('--no-amp', action='store_true', help='plain fp32 (no bf16/fp16 autocast, no channels-last)')
@@ -311,7 +314,8 @@ def cmd_train(args):
               n_in=args.n_in, recipe=args.recipe, ema=args.ema, out=args.out, pretrained=args.pretrained,
               pretrained_file=args.pretrained_file, n_folds=args.n_folds, seed=args.seed, limit=args.limit,
               mixed_precision=not args.no_amp, channels_last=not args.no_amp, quiet=args.quiet,
-              checkpoint_every=args.checkpoint_every, aug=args.aug or True, **_model_kwargs(args))
+              checkpoint_every=args.checkpoint_every, aug=args.aug or True, opt=args.opt,
+              **_model_kwargs(args))
     tb = lambda f: [_tensorboard_cb(Path(args.tensorboard)/f'fold{f}')] if args.tensorboard else None # per-fold logs
     if args.minutes: kw.update(minutes=args.minutes - FIGURE_SECONDS / 60, started=_STARTED) # the figures come after
     if args.fold == 'all': res = train_cv(args.data, cbs=tb, **kw)

@@ -28,9 +28,9 @@ from .losses import LovaszHingeLoss
 from .metrics import TGSScore
 
 # %% auto #0
-__all__ = ['same_padding_', 'timm_encoder', 'SaltResNet', 'salt_resnet', 'SCSE', 'DilatedCenter', 'UpBlock', 'HypercolumnHead',
-           'SaltUnet', 'salt_splitter', 'fused_adam', 'salt_model', 'salt_learner', 'save_checkpoint',
-           'load_checkpoint', 'check_meta', 'predict_probs', 'amp_dtype']
+__all__ = ['OPTIMIZERS', 'same_padding_', 'timm_encoder', 'SaltResNet', 'salt_resnet', 'SCSE', 'DilatedCenter', 'UpBlock',
+           'HypercolumnHead', 'SaltUnet', 'salt_splitter', 'fused_adam', 'foreach_sgd', 'salt_model', 'salt_learner',
+           'save_checkpoint', 'load_checkpoint', 'check_meta', 'predict_probs', 'amp_dtype']
 
 # %% ../nbs/05_model.ipynb #87e8a362
 def same_padding_(model:nn.Module, # changed in place
@@ -293,6 +293,16 @@ def fused_adam(params, # parameters, or parameter groups from a splitter
     "fastai's `Adam` (decoupled weight decay) as PyTorch's fused `AdamW`, for `Learner(opt_func=fused_adam)`"
     adamw = partial(torch.optim.AdamW, fused=fused, foreach=not fused)
     return OptimWrapper(params, adamw, lr=lr, betas=(mom, sqr_mom), eps=eps, weight_decay=wd)
+
+def foreach_sgd(params, # parameters, or parameter groups from a splitter
+                lr=defaults.lr, # learning rate
+                mom=0.9, # momentum (`fit_one_cycle` cycles it between `moms`)
+                wd=0.01, # weight decay, as an L2 term of the gradient (PyTorch's `SGD`)
+               ) -> OptimWrapper:
+    "SGD with momentum, the optimizer of most top TGS entries, as PyTorch's `foreach` `SGD` for `Learner(opt_func=...)`"
+    return OptimWrapper(params, partial(torch.optim.SGD, foreach=True), lr=lr, momentum=mom, weight_decay=wd)
+
+OPTIMIZERS = {'adam': fused_adam, 'sgd': foreach_sgd} # `train_fold(opt=NAME)`, `salt-fastai train --opt NAME`
 
 # %% ../nbs/05_model.ipynb #fd3af952
 def _default_loss_metrics():

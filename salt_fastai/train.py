@@ -27,7 +27,8 @@ from .core import atomic_path, check_layout, crop_pad, read_test_images, write_j
 from .data import model_inputs, salt_dls
 from .losses import BCELovaszLoss, LovaszHingeLoss, SymmetricLovaszLoss
 from .metrics import TGSScore, best_postprocess, tgs_score
-from .model import SaltUnet, salt_learner, save_checkpoint, load_checkpoint, predict_probs, amp_dtype
+from .model import (SaltUnet, salt_learner, save_checkpoint, load_checkpoint, predict_probs, amp_dtype,
+                               OPTIMIZERS)
 
 # %% auto #0
 __all__ = ['CHECKPOINT_EVERY', 'EMA_DECAY', 'DEEP_SUPERVISION_WEIGHT', 'LOSSES', 'MIN_SECOND_STAGE', 'MIN_PSEUDO_STAGE',
@@ -493,12 +494,17 @@ def check_fold(folder:Path, # the fold's folder
     return None
 
 # %% ../nbs/06_train.ipynb #68ec6c0b
+def _optimizer(opt:str):
+    if opt not in OPTIMIZERS: raise ValueError(f"opt {opt!r}: expected one of {list(OPTIMIZERS)}")
+    return OPTIMIZERS[opt]
+
 def fold_learner(dls, folder:Path, stages:list, arch:str, meta:dict, mixed_precision=True, channels_last=True,
                  quiet=False, cbs=None, pretrained=False, pretrained_file=None, wd=None, ema=None,
-                 checkpoint_every=CHECKPOINT_EVERY, **model_kwargs):
+                 checkpoint_every=CHECKPOINT_EVERY, opt='adam', **model_kwargs):
     "The fold's `Learner`: checkpoints, log, non-finite stop, autocast, channels-last, plain tensors, EMA, aux loss"
     learn = salt_learner(dls, arch=arch, pretrained=pretrained, pretrained_file=pretrained_file,
-                         loss_func=stages[0].loss_func(), metrics=TGSScore(), wd=wd, **model_kwargs)
+                         loss_func=stages[0].loss_func(), metrics=TGSScore(), wd=wd, opt_func=_optimizer(opt),
+                         **model_kwargs)
     learn.unfreeze()
     learn.add_cbs([RunCheckpoints(folder, meta, monitor=learn.metrics[0].name, every=checkpoint_every),
                 StopOnNonFinite(), PlainTensors()] + listify(cbs))
@@ -654,6 +660,7 @@ def train_fold(path, # data folder in the competition layout
                arch=None, # timm encoder (default: 'inception_resnet_v2', or `BUDGET_ARCH` with `minutes`)
                epochs=10, minutes=None, started=None, # the recipe's epochs, or a budget from `started` (default: now)
                lr=1e-3, bs=32, wd=None, # peak learning rate of the first stage, batch size, weight decay (None: 0.01)
+               opt='adam', # optimizer: a name in `OPTIMIZERS` ('adam': `fused_adam`, 'sgd': `foreach_sgd`)
                ema=None, # decay of a moving average of the weights, validated and saved instead (`WeightAverage`)
                aug=True, # training augmentations: the defaults, a name in `AUG_PRESETS`, or a dict (`salt_dls`)
                size=None, n_in=1, # padded side (128, or `BUDGET_SIZE` with `minutes`); channels (2: +depth, 3: +ramp)
@@ -669,6 +676,7 @@ def train_fold(path, # data folder in the competition layout
               ) -> dict:
     "Train fold `fold` with `recipe` for `epochs`, or as many as fit in `minutes`; its scores and the run's threshold"
     t0 = time.time() if started is None else started
+    _optimizer(opt) # a bad name fails before anything is made
     rank = setup_ranks() # None in one process
     arch, size, stages, pseudo = fold_plan(recipe, epochs, lr, minutes, arch, size)
     set_seed(seed if train_seed is None else train_seed, reproducible=True)
@@ -679,13 +687,14 @@ def train_fold(path, # data folder in the competition layout
     cfg = train_config(dls, stages, minutes, recipe, pseudo, fold=fold, arch=arch, lr=lr, bs=bs, size=size, n_in=n_in,
                        n_folds=n_folds, seed=seed, limit=limit, pretrained=pretrained, pretrained_file=pretrained_file,
                        mixed_precision=mixed_precision, channels_last=channels_last, tta=tta, model_kwargs=kwargs,
-                       pseudo_uncertain=pseudo_uncertain, wd=wd, ema=ema, train_seed=train_seed, aug=aug)
+                       pseudo_uncertain=pseudo_uncertain, wd=wd, ema=ema, train_seed=train_seed, aug=aug,
+                       **({'opt': opt} if opt != 'adam' else {})) # recorded only when not the default
     if (done := check_fold(folder, cfg, resume)) is not None: return done
     if not rank_distrib(): write_json(cfg, folder/'config.json')
     barrier() # rank 0's cleaning and config first
     meta = dict(arch=arch, n_in=n_in, size=size, fold=fold, model_kwargs=kwargs)
     learn = fold_learner(dls, folder, stages, arch, meta, mixed_precision, channels_last, quiet, cbs, pretrained,
-                         pretrained_file, wd, ema, checkpoint_every, **kwargs)
+                         pretrained_file, wd, ema, checkpoint_every, opt, **kwargs)
     if rank is not None: set_seed((seed if train_seed is None else train_seed) + 1 + rank_distrib()) # augmentations
     start = resume_point(learn, learn.run_checkpoints, folder, stages)
     if minutes: learn.add_cb(fold_budget(learn, folder, t0, minutes, stages, recipe, lr))

@@ -220,16 +220,16 @@ def test_submit_checks_then_uploads(synth, tmp_path):
     assert r.returncode != 0 and "pip install 'salt_fastai[kaggle]'" in r.stderr
 
 def test_train_resolution_levers(synth, tmp_path):
-    """The native encoder with deep supervision, weight averaging and strong augmentation trains and predicts (its checkpoint rebuilds
+    """The native encoder with deep supervision, weight averaging, strong augmentation and SGD trains and predicts (its checkpoint rebuilds
     from the run alone); a bad `--ema` or `--no-maxpool` on an encoder without a max-pool is one line, with nothing
     written"""
     run_dir = tmp_path/'run'
     r = run('train', '--data', synth, '--arch', 'salt_resnet', '--deep-supervision', '--ema', 0.9, '--epochs', 1,
-            '--size', 101, '--out', run_dir, '--bs', 8, '--quiet', '--aug', 'strong')
+            '--size', 101, '--out', run_dir, '--bs', 8, '--quiet', '--aug', 'strong', '--opt', 'sgd', '--lr', 0.01)
     assert r.stderr == '', r.stderr
     cfg = json.loads((run_dir/'fold0'/'config.json').read_text())
     assert cfg['ema'] == 0.9 and cfg['arch'] == 'salt_resnet' and cfg['model_kwargs']['deep_supervision'] is True
-    assert cfg['aug'] == 'strong'
+    assert cfg['aug'] == 'strong' and cfg['opt'] == 'sgd'
     sub = tmp_path/'sub.csv'
     run('predict', '--data', synth, '--run', run_dir, '--out', sub, '--quiet')
     check_submission(sub, synth)
