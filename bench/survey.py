@@ -56,6 +56,7 @@ def make_survey(path, n_il, n_xl, n_s, seed=0):
 def window_paths(run, onnx, n, bs=64, rounds=3):
     "Windows/s and the largest difference from torch fp32 of each way to predict `n` uint8 windows (median of rounds)"
     import statistics, torch
+    from salt_fastai.core import crop_pad
     from salt_fastai.data import model_inputs
     from salt_fastai.inference import load_run
     from salt_fastai.model import amp_dtype, predict_probs
@@ -69,8 +70,7 @@ def window_paths(run, onnx, n, bs=64, rounds=3):
             for i in range(0, n, bs):
                 x = model_inputs(w[i:i+bs], None, 1, meta.get('size', 128))
                 if dtype: x = x.contiguous(memory_format=torch.channels_last)
-                out.append(predict_probs(m, x).float()[:, 13:114, 13:114].numpy() if meta.get('size', 128) == 128
-                           else predict_probs(m, x).float().numpy())
+                out.append(crop_pad(predict_probs(m, x)).float().numpy())  # back to 101x101
         return np.concatenate(out)
     ort = OnnxPredictor(onnx)
     paths = {'torch_fp32': lambda: torch_path(None), 'torch_bf16_channels_last': lambda: torch_path(amp_dtype('cpu')),

@@ -292,7 +292,7 @@ def _cached_predictor(run, tta, device, threads):
     if key not in _PREDICTORS: _PREDICTORS[key] = window_predictor(run, tta=tta, device=device, threads=threads)
     return _PREDICTORS[key]
 
-def _predict_block(src, run, store, axis, start, stop, clip, overlap, blend, bs, tta, device, threads):
+def _predict_block(start, stop, src, run, store, axis, clip, overlap, blend, bs, tta, device, threads):
     "Sections `start:stop` along `axis` of the survey `src` into the Zarr array `store` (a rerun writes the same)"
     import zarr
     if threads and Path(run).suffix != '.onnx':
@@ -340,9 +340,8 @@ def _dask_passes(vol, run, probs, work, clip, kw, both_directions, block, worker
             store = work/f'{what}.zarr'
             zarr.open_array(str(store), mode='w', shape=vol.shape, chunks=chunks, dtype='float32')
             starts = list(range(0, n, block))
-            futures = client.map(_predict_block, [str(vol.path)] * len(starts), [str(run)] * len(starts),
-                                 [str(store)] * len(starts), [axis] * len(starts), starts,
-                                 [min(s + block, n) for s in starts], clip=clip, threads=threads, pure=False,
+            futures = client.map(_predict_block, starts, [min(s + block, n) for s in starts], src=str(vol.path),
+                                 run=str(run), store=str(store), axis=axis, clip=clip, threads=threads, pure=False,
                                  retries=2, **kw)
             for f in _progress(as_completed(futures), progress, what, total=len(futures)): f.result()
             z = zarr.open_array(str(store), mode='r')
