@@ -37,8 +37,8 @@ ROOT = Path(__file__).resolve().parents[1]
 MAX_ZOOM = inspect.signature(salt_aug_transforms).parameters['max_zoom'].default
 
 
-def run_ours(path, fold, seed, minutes, limit, arch, **kw):
-    "`train_fold` with a time budget; its held-out scores and what its budget chose"
+def run_ours(path, fold, seed, minutes, limit, arch, keep=None, **kw):
+    "`train_fold` with a time budget; its held-out scores and what its budget chose (its run folder kept in `keep`)"
     from salt_fastai.train import train_fold
     preset = kw.pop('aug', None)  # a name in data.AUG_PRESETS, or None: train_fold's default
     if (zoom := kw.pop('max_zoom', MAX_ZOOM)) != MAX_ZOOM: kw['aug'] = {**AUG_PRESETS[preset or 'light'], 'max_zoom': zoom}
@@ -47,7 +47,8 @@ def run_ours(path, fold, seed, minutes, limit, arch, **kw):
     if kw.pop('no_maxpool', False): kw['maxpool'] = False
     if not kw.get('deep_supervision'): kw.pop('deep_supervision', None) # a model option: in the config only when set
     seed_everything(seed)
-    with tempfile.TemporaryDirectory(prefix='salt_budget_') as out:
+    with tempfile.TemporaryDirectory(prefix='salt_budget_') as tmp:
+        out = keep or tmp
         t0 = time.time()
         r = train_fold(path, fold=fold, arch=arch, minutes=minutes, started=t0, pretrained=False, seed=seed,
                        limit=limit, out=out, quiet=True, resume=False, **kw)
@@ -100,6 +101,8 @@ def main():
                    help="with a pseudo-label recipe: the largest part of a test image's pixels with 0.2 < p < 0.8 "
                    "(default: %(default)s)")
     p.add_argument('--limit', type=int, default=None, help='first N ids only (smoke runs)')
+    p.add_argument('--keep', type=Path, default=None, help="keep our run folder there (a new folder), so that "
+                   "inference-only levers (TTA) can be screened on the same models")
     p.add_argument('--tag', default='', help="appended to the result files' names: runs on another CPU keep "
                    "their own files (e.g. --tag xeon)")
     a = results_option(p).parse_args()
@@ -107,6 +110,7 @@ def main():
     if not (a.data/'train.csv').exists():
         raise SystemExit(f'--data {a.data}: no train.csv; expected the TGS competition layout (see salt_fastai.data)')
     if a.minutes <= 0: raise SystemExit(f'--minutes must be positive, got {a.minutes}')
+    if a.keep and a.keep.exists(): raise SystemExit(f'--keep {a.keep}: exists; give a new folder')
     budget = a.minutes * 60
     df_all = read_tgs(a.data, seed=a.seed)
     df, tr, va = select(df_all, a.fold, a.limit)
@@ -135,7 +139,7 @@ def main():
         print(f'{side}: {a.minutes:g} min on {len(tr)} training / {len(va)} held-out ids (fold {a.fold}, seed {a.seed})',
               flush=True)
         if side == 'ours':
-            r = run_ours(a.data, a.fold, a.seed, a.minutes, a.limit, a.arch, **ours)
+            r = run_ours(a.data, a.fold, a.seed, a.minutes, a.limit, a.arch, keep=a.keep, **ours)
         else:
             run = lambda d, t, v, ep, lim, log=print: run_baseline(a.data, d, t, v, ep, 1e-3, amp, True, a.seed, log=log)
             epochs, cal = calibrate('baseline', run, df_all, a.fold, a.limit, budget)
