@@ -19,13 +19,14 @@ __all__ = ['RECIPE_NAMES', 'AUG_NAMES', 'OPT_NAMES', 'SEGY_BLENDS', 'RUN_CONFIG_
            'cmd_submit', 'error_line', 'main']
 
 # %% ../nbs/08_cli.ipynb #7bc4df57
-def _number(kind, low=None, above=None):
-    "An argparse type: a `kind` number at least `low` (or above `above`)"
+def _number(kind, low=None, above=None, high=None):
+    "An argparse type: a `kind` number at least `low` (or above `above`), and at most `high`"
     what = f"{kind.__name__}" + (f" >= {low}" if low is not None else '') + (f" > {above}" if above is not None else '')
+    what += f" and <= {high}" if high is not None else ''
     def parse(s):
         try: v = kind(s)
         except ValueError: raise argparse.ArgumentTypeError(f"expected {what}, got {s!r}") from None
-        if (low is not None and v < low) or (above is not None and v <= above):
+        if (low is not None and v < low) or (above is not None and v <= above) or (high is not None and v > high):
             raise argparse.ArgumentTypeError(f"expected {what}, got {s!r}")
         return v
     return parse
@@ -119,6 +120,9 @@ def _predict_args(p, data_required=True):
                    help="empty predicted masks smaller than this many pixels (default: the run's threshold.json)")
     p.add_argument('--use-empty-head', action='store_true', help='empty images the empty head calls salt-free')
     p.add_argument('--no-tta', action='store_true', help='no horizontal-flip TTA')
+    p.add_argument('--tta-shift', type=_number(int, low=0, high=50), default=None, metavar='PX',
+                   help='translation TTA: also average the views moved by PX pixels up, down, left and right '
+                        "(5x the passes; default: an ONNX file's own, else 0)")
     p.add_argument('--bs', type=_number(int, low=1), default=64, help='batch size (default: %(default)s)')
     p.add_argument('--quiet', action='store_true', help='no progress bar')
 
@@ -144,6 +148,9 @@ def _segy_args(p):
     p.add_argument('--percentile', type=_number(float, above=0), default=99.5,
                    help='percentile of |amplitude| mapped to the ends of the 8-bit range (default: %(default)s)')
     p.add_argument('--no-tta', action='store_true', help='no horizontal-flip TTA')
+    p.add_argument('--tta-shift', type=_number(int, low=0, high=50), default=None, metavar='PX',
+                   help='translation TTA: also average the views moved by PX pixels up, down, left and right '
+                        "(5x the passes; default: an ONNX file's own, else 0)")
     p.add_argument('--batch-size', '--bs', dest='bs', type=_number(int, low=1), default=64,
                    help='windows per batch (default: %(default)s)')
     p.add_argument('--force', action='store_true', help='overwrite --out if it exists')
@@ -187,6 +194,8 @@ def salt_parser() -> argparse.ArgumentParser:
     x.add_argument('--out', required=True, help='the .onnx file to write')
     x.add_argument('--force', action='store_true', help='overwrite --out if it exists')
     x.add_argument('--no-tta', action='store_true', help='no horizontal-flip TTA inside the graph')
+    x.add_argument('--tta-shift', type=_number(int, low=0, high=50), default=0, metavar='PX',
+                   help='translation TTA inside the graph: also the views moved by PX pixels (default: %(default)s)')
     x.add_argument('--opset', type=_number(int, low=17), default=18, help='ONNX opset (default: %(default)s)')
     d = sub.add_parser('demo', help='synthetic data -> short training -> submission scored on held-out images, '
                                     'and a figure (offline, CPU, minutes)',
@@ -334,13 +343,13 @@ def cmd_predict(args):
         from salt_fastai.ort import predict_onnx
         out = predict_onnx(args.data, args.run, args.out, force=args.force, threshold=args.threshold,
                            min_size=args.min_size, use_empty_head=args.use_empty_head,
-                           tta=False if args.no_tta else None, bs=args.bs)
+                           tta=False if args.no_tta else None, shift=args.tta_shift, bs=args.bs)
         print(f"wrote {out}")
         return out
     from salt_fastai.inference import predict_run
     out = predict_run(args.data, args.run, args.out, force=args.force, threshold=args.threshold,
                       min_size=args.min_size, use_empty_head=args.use_empty_head, tta=not args.no_tta, bs=args.bs,
-                      progress=not args.quiet)
+                      shift=args.tta_shift or 0, progress=not args.quiet)
     print(f"wrote {out}")
     return out
 
@@ -349,7 +358,8 @@ def cmd_export(args):
     "`salt-fastai export`: a run's fold ensemble as one ONNX file"
     if not str(args.out).endswith('.onnx'): raise ValueError(f"--out {args.out}: expected a file name ending in .onnx")
     from salt_fastai.export import export_onnx
-    out = export_onnx(args.run, args.out, force=args.force, opset=args.opset, tta=not args.no_tta)
+    out = export_onnx(args.run, args.out, force=args.force, opset=args.opset, tta=not args.no_tta,
+                      shift=args.tta_shift)
     print(f"wrote {out}")
     return out
 
@@ -359,7 +369,8 @@ def cmd_predict_segy(args):
     from salt_fastai.seismic import predict_segy
     out = predict_segy(args.segy, args.run, args.out, overlap=args.overlap, blend=args.blend,
                        both_directions=args.both_directions, mask=args.mask, threshold=args.threshold,
-                       min_size=args.min_size, tta=not args.no_tta, bs=args.bs, percentile=args.percentile,
+                       min_size=args.min_size, tta=not args.no_tta, shift=args.tta_shift, bs=args.bs,
+                       percentile=args.percentile,
                        force=args.force, progress=not args.quiet, workers=args.workers, scheduler=args.scheduler,
                        block=args.block)
     print(f"wrote {out}")

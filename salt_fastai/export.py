@@ -15,6 +15,7 @@ from . import __version__
 from .core import crop_pad, pad_amounts, split_output, atomic_path
 from .data import channel_stats
 from .inference import load_run, run_checkpoints
+from .model import shift_tta
 
 # %% auto #0
 __all__ = ['SaltEnsemble', 'export_onnx']
@@ -26,9 +27,10 @@ class SaltEnsemble(nn.Module):
                  models:list, # models from `load_run`
                  metas:list, # their metas (`n_in`, `size`)
                  tta=False, # average with the horizontal flip, as `predict_probs` does
+                 shift=0, # translation TTA in pixels, as `predict_probs` does it (`model.shift_tta`)
                 ):
         super().__init__()
-        self.tta = tta
+        self.tta, self.shift = tta, shift
         n_in = {m.get('n_in', 1) for m in metas}
         if len(n_in) != 1:
             raise ValueError(f"the models take different input channels {sorted(n_in)}: export them apart")
@@ -42,16 +44,20 @@ class SaltEnsemble(nn.Module):
         mask, e = split_output(model(x))
         return torch.sigmoid(mask.float())[:, 0], None if e is None else torch.sigmoid(e.float()).reshape(-1)
 
+    def _views(self, model, x):
+        mask, e = self._probs(model, x)
+        if self.tta:  # as `predict_probs`: flip the padded input, flip the output back (then crop)
+            mf, ef = self._probs(model, x.flip(-1))
+            mask, e = (mask + mf.flip(-1)) / 2, None if e is None else (e + ef) / 2
+        return mask, e
+
     def forward(self, x):
         x = (x - self.mean) / self.std
         probs, empty, n_empty = 0., 0., 0
         for model, size in zip(self.models, self.sizes):
             b, a = pad_amounts(size)
             xp = F.pad(x, (b, a, b, a), mode='reflect') if b or a else x
-            mask, e = self._probs(model, xp)
-            if self.tta:  # as `predict_probs`: flip the padded input, flip the output back, then crop
-                mf, ef = self._probs(model, xp.flip(-1))
-                mask, e = (mask + mf.flip(-1)) / 2, None if e is None else (e + ef) / 2
+            mask, e = shift_tta(lambda v, model=model: self._views(model, v), xp, self.shift)
             probs = probs + crop_pad(mask)
             if e is not None: empty, n_empty = empty + e, n_empty + 1
         probs = probs / len(self.models)
@@ -73,6 +79,7 @@ def export_onnx(run, # a run directory with `fold*/model.pth` (or one checkpoint
                 force=False, # overwrite `out`
                 opset=18, # ONNX opset, at least 17
                 tta=True, # flip TTA inside the graph (as `predict_probs`)
+                shift=0, # translation TTA inside the graph, in pixels (as `predict_probs`)
                ) -> Path:
     "Export the fold ensemble of `run` as one ONNX graph of 0..1 images -> mean salt probabilities, with its metadata"
     out = Path(out)
@@ -83,11 +90,11 @@ def export_onnx(run, # a run directory with `fold*/model.pth` (or one checkpoint
     except ImportError: raise ImportError("export needs onnx and onnxscript: pip install 'salt_fastai[onnx]'") from None
     files = run_checkpoints(run)
     models, metas, info = load_run(run, device='cpu')
-    ens = SaltEnsemble(models, metas, tta=tta).eval()
+    ens = SaltEnsemble(models, metas, tta=tta, shift=shift).eval()
     x = torch.rand(2, ens.n_in, 101, 101)
     with torch.no_grad(): has_empty = isinstance(ens(x), tuple)
     names = ['probs', 'empty'] if has_empty else ['probs']
-    props = dict(_meta_props(ens, metas, info, files), empty_head=has_empty, tta=tta)
+    props = dict(_meta_props(ens, metas, info, files), empty_head=has_empty, tta=tta, shift=shift)
     with atomic_path(out) as tmp:
         torch.onnx.export(ens, (x,), tmp, input_names=['images'], output_names=names, opset_version=opset, dynamo=True,
                           dynamic_shapes={'x': {0: torch.export.Dim('batch')}}, external_data=False, verbose=False)

@@ -47,13 +47,16 @@ def predict_folder(images:np.ndarray, # uint8 `[N,101,101]`
                    depths=None, # depths of the images
                    bs=None, # batch size (default: 256 on a GPU, 64 on a CPU)
                    tta=True, # horizontal-flip TTA
+                   shift=0, # translation TTA: also the views moved by this many pixels (`model.shift_tta`)
                    device=None,
+                   autocast=None, # under `amp_dtype`'s autocast (default: on a GPU only; a CPU's is bf16 where native)
                    progress=False, # a progress bar over the batches (fastprogress, as training shows)
                   ) -> tuple[np.ndarray, np.ndarray|None]:
     "Mean salt probabilities `[N,101,101]` over `models` (and empty-head probabilities `[N]`, or None)"
     device = torch.device(device or next(models[0].parameters()).device)
     bs = bs or (256 if device.type == 'cuda' else 64)
-    dt = amp_dtype(device) if device.type == 'cuda' else None # a CPU predicts in fp32, as the ONNX graph does
+    if autocast is None: autocast = device.type == 'cuda' # by default a CPU predicts in fp32, as the ONNX graph does
+    dt = amp_dtype(device) if autocast else None
     probs = np.zeros((len(images), TGS_SIZE, TGS_SIZE), np.float32)
     empty, n_empty = np.zeros(len(images), np.float32), np.zeros(len(models), bool)
     starts = range(0, len(images), bs)
@@ -64,7 +67,7 @@ def predict_folder(images:np.ndarray, # uint8 `[N,101,101]`
             if key not in inputs:
                 inputs[key] = model_inputs(images[i:i+bs], None if depths is None else depths[i:i+bs], *key).to(device)
             with torch.autocast(device.type, dtype=dt, enabled=dt is not None):
-                p, e = predict_probs(model, inputs[key], tta=tta, with_empty=True)
+                p, e = predict_probs(model, inputs[key], tta=tta, with_empty=True, shift=shift)
             probs[i:i+bs] += crop_pad(p).float().cpu().numpy()
             if e is not None: empty[i:i+bs] += e.float().cpu().numpy(); n_empty[k] = True
     return probs / len(models), (empty / n_empty.sum() if n_empty.any() else None)
@@ -190,6 +193,7 @@ def predict_run(data, # data folder in the competition layout (test part)
                 min_size=None, # empty predicted masks smaller than this; default: the run's `threshold.json`, else 0
                 use_empty_head=False, # empty images the empty head calls salt-free
                 tta=True, bs=None, device=None, # flip TTA; batch size (`predict_folder`'s default); torch device
+                shift=0, # translation TTA in pixels (`predict_folder`)
                 progress=False, # a progress bar over the batches
                ) -> Path:
     "Predict `data`'s test images with every checkpoint of `run` and write a submission to `out`"
@@ -199,7 +203,7 @@ def predict_run(data, # data folder in the competition layout (test part)
     models, metas, info = load_run(run, device=device)
     if any(m.get('n_in', 1) > 1 for m in metas) and depths is None:
         raise TGSDataError(f"{Path(data)/'depths.csv'}: the run's models use depth, but some test ids have none")
-    probs, empty = predict_folder(images, models, metas, depths, bs=bs, tta=tta, progress=progress)
+    probs, empty = predict_folder(images, models, metas, depths, bs=bs, tta=tta, shift=shift, progress=progress)
     t = threshold if threshold is not None else info.get('threshold', 0.5)
     ms = min_size if min_size is not None else info.get('min_size', 0)
     masks = postprocess(probs, t, ms, empty if use_empty_head else None)

@@ -30,7 +30,8 @@ from .metrics import TGSScore
 # %% auto #0
 __all__ = ['OPTIMIZERS', 'same_padding_', 'timm_encoder', 'SaltResNet', 'salt_resnet', 'SCSE', 'DilatedCenter', 'UpBlock',
            'HypercolumnHead', 'SaltUnet', 'salt_splitter', 'fused_adam', 'foreach_sgd', 'salt_model', 'salt_learner',
-           'save_checkpoint', 'load_checkpoint', 'check_meta', 'predict_probs', 'amp_dtype']
+           'save_checkpoint', 'load_checkpoint', 'check_meta', 'shift_offsets', 'shift_tta', 'predict_probs',
+           'amp_dtype']
 
 # %% ../nbs/05_model.ipynb #87e8a362
 def same_padding_(model:nn.Module, # changed in place
@@ -435,23 +436,54 @@ def check_meta(meta, # a checkpoint's `meta`
             raise refused(f"model_kwargs {name}={value!r} is not a plain value")
     return meta
 
+# %% ../nbs/05_model.ipynb #cbc84d91
+def shift_offsets(shift:int=0 # pixels; 0: no translation
+                 ) -> list:
+    "The `(dy, dx)` views of translation TTA: the input itself, and moved by ±`shift` pixels along each axis"
+    if not isinstance(shift, int) or shift < 0: raise ValueError(f"shift must be 0 or more pixels, got {shift!r}")
+    return [(0, 0)] + ([(shift, 0), (-shift, 0), (0, shift), (0, -shift)] if shift else [])
+
+# %% ../nbs/05_model.ipynb #92bd1e4d
+def shift_tta(predict, # `x -> (probs [B,H,W], extra [B] or None)`: a forward pass, flip TTA included
+              x:Tensor, # inputs `[B, C, H, W]`
+              shift:int=0, # pixels; 0: `predict(x)` alone
+             ) -> tuple:
+    "`predict` averaged over `x` translated by `shift_offsets(shift)` (reflect-padded), each view moved back"
+    offsets = shift_offsets(shift)
+    if len(offsets) == 1: return predict(x)
+    h, w = x.shape[-2:]
+    if shift >= min(h, w): raise ValueError(f"shift {shift} px: expected less than the input's side ({min(h, w)})")
+    s = shift
+    back = lambda p, dy, dx: F.pad(p, (s,)*4)[..., s-dy:s-dy+h, s-dx:s-dx+w] # pixel (i, j) to (i+dy, j+dx), 0 if out
+    xp, ones = F.pad(x, (s,)*4, mode='reflect'), x.new_ones(1, h, w, dtype=torch.float32)
+    total, count, extra = 0., 0., None
+    for dy, dx in offsets:
+        p, e = predict(xp[..., s+dy:s+dy+h, s+dx:s+dx+w]) # pixel (i, j) of this view is x's (i+dy, j+dx)
+        total, count = total + back(p.float(), dy, dx), count + back(ones, dy, dx) # count: the views that saw a pixel
+        if e is not None: extra = e if extra is None else extra + e
+    return total / count, (None if extra is None else extra / len(offsets))
+
 # %% ../nbs/05_model.ipynb #6a5183ae
 @torch.no_grad()
 def predict_probs(model:nn.Module, # returns mask logits, or `(mask_logits, empty_logits)`
                   xb:Tensor, # normalised inputs `[B, n_in, H, W]`
                   tta=True, # average with the horizontal flip
                   with_empty=False, # also return the empty head's salt probabilities `[B]` (None without a head)
+                  shift=0, # translation TTA: also average the views moved by this many pixels (`shift_tta`)
                  ):
-    "Salt probabilities `[B,H,W]` of `model` on `xb`, with horizontal-flip TTA"
+    "Salt probabilities `[B,H,W]` of `model` on `xb`, with horizontal-flip and translation TTA"
     def _probs(x):
         mask_logits, empty_logits = split_output(model(x))
         empty = None if empty_logits is None else torch.sigmoid(empty_logits.float()).reshape(-1)
         return torch.sigmoid(mask_logits.float())[:, 0], empty
-    probs, empty = _probs(xb)
-    if tta:
-        probs_flipped, empty_flipped = _probs(xb.flip(-1))
-        probs = (probs + probs_flipped.flip(-1)) / 2
-        if empty is not None: empty = (empty + empty_flipped) / 2
+    def _views(x):
+        probs, empty = _probs(x)
+        if tta:
+            probs_flipped, empty_flipped = _probs(x.flip(-1))
+            probs = (probs + probs_flipped.flip(-1)) / 2
+            if empty is not None: empty = (empty + empty_flipped) / 2
+        return probs, empty
+    probs, empty = shift_tta(_views, xb, shift)
     probs = probs.as_subclass(Tensor)
     return (probs, empty) if with_empty else probs
 

@@ -61,6 +61,7 @@ class OnnxPredictor:
         if 'n_in' not in self.meta:
             raise ValueError(f"{path}: no salt_fastai metadata (n_in): write the model with salt-fastai export")
         self.path, self.n_in, self.tta = path, self.meta['n_in'], self.meta.get('tta', False)
+        self.shift = self.meta.get('shift', 0) # translation TTA inside the graph (pixels)
         self.input = self.session.get_inputs()[0].name
         self.has_empty = len(self.session.get_outputs()) > 1
 
@@ -73,8 +74,12 @@ class OnnxPredictor:
               depths=None, # depths of the images (needed when `n_in>1`)
               bs=64, # batch size
               tta=None, # flip TTA; None: as exported
+              shift=None, # translation TTA in pixels: only as exported (None: as exported)
              ) -> tuple[np.ndarray, np.ndarray|None]:
         "Mean salt probabilities `[N,101,101]` of the ensemble (and empty-head probabilities `[N]`, or None)"
+        if shift is not None and shift != self.shift:
+            raise ValueError(f"{self.path}: exported with translation TTA of {self.shift} px inside the graph; "
+                             f"export the run again with --tta-shift {shift}")
         if tta is False and self.tta:
             raise ValueError(f"{self.path}: exported with flip TTA inside the graph; export the run again with "
                              f"--no-tta to predict without it")
@@ -100,6 +105,7 @@ def predict_onnx(data, # data folder in the competition layout (test part)
                  min_size=None, # empty predicted masks smaller than this; default: the model's stored one, else 0
                  use_empty_head=False, # empty images the empty head calls salt-free
                  tta=None, # flip TTA; None: as exported
+                 shift=None, # translation TTA in pixels: only as exported (None: as exported)
                  bs=64, # batch size
                  threads:int=None, # onnxruntime's intra-op threads
                 ) -> Path:
@@ -110,7 +116,7 @@ def predict_onnx(data, # data folder in the competition layout (test part)
     ids, images, depths = read_test_images(data)
     if pred.n_in > 1 and depths is None:
         raise TGSDataError(f"{Path(data)/'depths.csv'}: the model uses depth, but some test ids have none")
-    probs, empty = pred.probs(images, depths, bs=bs, tta=tta)
+    probs, empty = pred.probs(images, depths, bs=bs, tta=tta, shift=shift)
     t = threshold if threshold is not None else pred.meta.get('threshold', 0.5)
     ms = min_size if min_size is not None else pred.meta.get('min_size', 0)
     return make_submission(ids, postprocess(probs, t, ms, empty if use_empty_head else None), out, force=force)

@@ -209,10 +209,11 @@ def _image_only(n_in, run):
 
 def window_predictor(run, # a run folder or checkpoint (torch), or an `.onnx` file (onnxruntime, no torch)
                      tta:bool=True, # horizontal-flip TTA (an ONNX graph exported with TTA has it inside)
+                     shift:int=None, # translation TTA in pixels; None: an ONNX graph's own, else 0
                      device=None, # torch device; default: CUDA if available
                      threads:int=None, # onnxruntime's intra-op threads
                     ) -> tuple:
-    "A function of uint8 windows `[N,101,101]` returning the run's mean probabilities, and the run's `threshold.json`"
+    "A function of uint8 windows `[N,101,101]` giving the run's mean probabilities; its `threshold.json` and `shift`"
     run = Path(run)
     if run.suffix == '.onnx':
         from salt_fastai.ort import OnnxPredictor
@@ -220,13 +221,17 @@ def window_predictor(run, # a run folder or checkpoint (torch), or an `.onnx` fi
         _image_only(model.n_in, run)
         if not tta and model.tta:
             raise SegyError(f"{run}: exported with flip TTA inside the graph; export the run again with --no-tta")
+        if shift is not None and shift != model.shift:
+            raise SegyError(f"{run}: exported with translation TTA of {model.shift} px inside the graph; export the "
+                            f"run again with --tta-shift {shift}")
         info = {k: model.meta[k] for k in ('threshold', 'min_size') if k in model.meta}
-        return (lambda w: model.probs(w, tta=tta, bs=len(w))[0]), info
+        return (lambda w: model.probs(w, tta=tta, bs=len(w))[0]), {**info, 'shift': model.shift}
     if not run.exists(): raise FileNotFoundError(f"{run}: no such run folder, checkpoint or .onnx file")
     from salt_fastai.inference import load_run, predict_folder
     models, metas, info = load_run(run, device)
     for meta in metas: _image_only(meta.get('n_in', 1), run)
-    return (lambda w: predict_folder(w, models, metas, tta=tta, bs=len(w))[0]), info
+    shift = shift or 0
+    return (lambda w: predict_folder(w, models, metas, tta=tta, shift=shift, bs=len(w))[0]), {**info, 'shift': shift}
 
 # %% ../nbs/07c_seismic.ipynb #1107a46a
 def _check_dst(src, dst, force):
@@ -285,19 +290,20 @@ def _write_segy(src, tmp, probs, lines, line=False):
 SURVEY_BLOCK = 8 # sections (inlines, or crosslines) that one Dask task predicts
 SCHEDULER_TIMEOUT = 10 # seconds a `--scheduler` address has to answer
 
-_PREDICTORS = {} # in each process: (run, tta, device, threads) -> `window_predictor`'s, so a worker loads a run once
+_PREDICTORS = {} # per process: (run, tta, shift, device, threads) -> `window_predictor`'s, so a worker loads a run once
 
-def _cached_predictor(run, tta, device, threads):
-    key = (str(run), tta, str(device), threads)
-    if key not in _PREDICTORS: _PREDICTORS[key] = window_predictor(run, tta=tta, device=device, threads=threads)
+def _cached_predictor(run, tta, shift, device, threads):
+    key = (str(run), tta, shift, str(device), threads)
+    if key not in _PREDICTORS:
+        _PREDICTORS[key] = window_predictor(run, tta=tta, shift=shift, device=device, threads=threads)
     return _PREDICTORS[key]
 
-def _predict_block(start, stop, src, run, store, axis, clip, overlap, blend, bs, tta, device, threads):
+def _predict_block(start, stop, src, run, store, axis, clip, overlap, blend, bs, tta, shift, device, threads):
     "Sections `start:stop` along `axis` of the survey `src` into the Zarr array `store` (a rerun writes the same)"
     import zarr
     if threads and Path(run).suffix != '.onnx':
         import torch; torch.set_num_threads(threads)
-    predict, _ = _cached_predictor(run, tta, device, threads)
+    predict, _ = _cached_predictor(run, tta, shift, device, threads)
     with read_segy(src) as vol:
         get = vol.inline if axis == 0 else vol.crossline
         block = np.stack([predict_section(predict, to_uint8(get(k), clip), overlap, blend, bs).T
@@ -363,6 +369,7 @@ def predict_segy(src, # an inline- or crossline-sorted post-stack SEG-Y file, or
                  threshold:float=None, # default: the run's, else 0.5
                  min_size:int=None, # salt bodies of fewer pixels (in an inline) are removed; default: the run's
                  tta:bool=True, # horizontal-flip TTA
+                 shift:int=None, # translation TTA in pixels (`model.shift_tta`); None: an ONNX graph's own, else 0
                  bs:int=64, # windows per batch
                  percentile:float=AMPLITUDE_PERCENTILE, # amplitude clip of `to_uint8`
                  force:bool=False, # overwrite `dst`
@@ -380,14 +387,14 @@ def predict_segy(src, # an inline- or crossline-sorted post-stack SEG-Y file, or
         if vol.line and both_directions:
             raise SegyError(f"{vol.path}: a 2D line has no crosslines: predict it without both_directions "
                             "(--both-directions)")
-        predict, info = window_predictor(run, tta=tta, device=device)
+        predict, info = window_predictor(run, tta=tta, shift=shift, device=device)
         try: clip = amplitude_clip(vol.sample_traces(), percentile)
         except ValueError as e: raise SegyError(f"{vol.path}: {e}") from None
         section = lambda a: predict_section(predict, to_uint8(a, clip), overlap, blend, bs)
         with tempfile.TemporaryDirectory(dir=dst.parent, prefix=f'.{dst.name}.') as work:
             probs = np.lib.format.open_memmap(Path(work)/'probs.npy', 'w+', np.float32, vol.shape)
             if workers is not None or scheduler is not None:
-                kw = dict(overlap=overlap, blend=blend, bs=bs, tta=tta, device=device)
+                kw = dict(overlap=overlap, blend=blend, bs=bs, tta=tta, shift=info['shift'], device=device)
                 _dask_passes(vol, run, probs, Path(work), clip, kw, both_directions, block, workers, scheduler,
                              progress)
             else:
@@ -401,7 +408,8 @@ def predict_segy(src, # an inline- or crossline-sorted post-stack SEG-Y file, or
                 for k in range(vol.shape[0]): probs[k] = _mask_section(probs[k].T, t, ms).T
             lines = [f"SALT_FASTAI {'SALT MASK 0/1' if mask else 'SALT PROBABILITY 0..1'} FROM {Path(run).name}",
                      f"AMPLITUDE CLIP +-{clip:.6g} (P{percentile:g} OF |A|) TO 0..255",
-                     f"WINDOWS {TGS_SIZE}X{TGS_SIZE} OVERLAP {overlap:g} {blend} BLEND, TTA {'ON' if tta else 'OFF'}",
+                     f"WINDOWS {TGS_SIZE}X{TGS_SIZE} OVERLAP {overlap:g} {blend} BLEND, TTA {'ON' if tta else 'OFF'}"
+                     + (f" SHIFT {info['shift']} PX" if info['shift'] else ''),
                      ('INLINE + CROSSLINE PASSES AVERAGED' if both_directions else '2D LINE' if vol.line else
                       'INLINE PASS')
                      + (f", THRESHOLD {t:g} MIN SIZE {ms}" if mask else ''),

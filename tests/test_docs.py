@@ -152,7 +152,7 @@ def test_levers_agree_with_defaults():
     from salt_fastai.train import BUDGET_ARCH, BUDGET_SIZE
     rows = [(f, r, c) for f, r, c in bench_table.lever_rows() if 'per_image' in r['figures']]
     assert rows, 'no paired lever runs (with per-image scores) on the lever split'
-    last = max(r['args'].get('tag', '') for _, r, _ in rows)
+    last = max((r['date'], r['args'].get('tag', '')) for _, r, _ in rows)[1] # the round run most recently
     rnd = [(f, r, c) for f, r, c in rows if r['args'].get('tag', '') == last]
     start = next(r for _, r, c in rnd if c[1] == 'start')
     a = start['args']

@@ -287,6 +287,24 @@ def check_rows(results:Path=RESULTS) -> list[tuple[Path, dict, list[str]]]:
                     f"{b['commit'][:7]}: {b['score']:.4f}", same])]
 
 
+TTA_HEADER = ['models', 'TTA', 'ms/image', 'cost', 'cross-fitted', 'minus flip', '95% interval']
+
+
+def tta_rows(results:Path=RESULTS) -> list[tuple[Path, dict, list[str]]]:
+    "`bench/tta.py`'s variants of each kept run, each paired image by image with flip TTA (the default)"
+    out = []
+    for f in sorted((Path(results)/'tta').glob('*.json')):
+        r = load(f)
+        if r['args'].get('limit'): continue
+        for name, v in r['figures']['variants'].items():
+            p = v.get('vs_flip')
+            out.append((f, r, [r['args']['run'], name, f"{v['ms_per_image']:.0f}",
+                               '1×' if name == 'flip' else f"{v['cost_vs_flip']:.2f}×", f"{v['crossfit_score']:.3f}",
+                               '' if p is None else f"{p['mean_diff']:+.3f}",
+                               '' if p is None else f"[{p['low']:+.3f}, {p['high']:+.3f}]"]))
+    return out
+
+
 GPU_HEADER = ['run', 's/epoch', 'held-out score', 'flip TTA']
 
 
@@ -327,11 +345,16 @@ GROUPS = [('Speed', 'both sides in one process, on the CPU named in each row', [
           ('Levers', f'what buys score per minute on the split that chose `--minutes` (fold {LEVER_SPLIT[0]}, seed '
            f'{LEVER_SPLIT[1]}): each lever against its round\'s start on the same CPU. Rounds 1–3 ran once per '
            f'setting and kept a gain of {KEEP_DELTA}; from round 4 (`r4` at 20 minutes, `r5` at one hour) a lever is '
-           'paired with its start over the 640 images and kept when its 95% bootstrap interval (`bench/paired.py`) '
+           'paired with its start over the 640 images (round `epyc`: issue 41\'s levers at one hour on the AMD EPYC) '
+          'and kept when its 95% bootstrap interval (`bench/paired.py`) '
            'lies above 0. `train_seed1` is the start again with another '
            'seed: the run-to-run noise. A kept lever becomes a default only when it also wins at one hour on the '
            'split that chose nothing: resnet18, kept at 20 minutes, lost there (the quality table), so `--minutes` '
            'trains resnet34 at 101², as the last round\'s start did', LEVER_HEADER, lever_rows),
+          ('Test-time augmentation', 'the held-out images of a kept lever-split run (`bench/budget.py --keep`) '
+           'predicted without TTA, with flip TTA (the default) and with flip and translation TTA of a few pixels '
+           '(`bench/tta.py`, `--tta-shift`): cross-fitted score, each paired image by image with flip TTA, and the '
+           'wall time per image of `predict_folder` on the CPU', TTA_HEADER, tta_rows),
           ('SEG-Y windows', 'a synthetic section predicted in 101×101 windows (`bench/seams.py`): IoU against its '
            'true mask and how much predictions jump across window borders (seam ratio, 1 is seamless)',
            SEAMS_HEADER, seams_rows),
