@@ -7,7 +7,8 @@ the same minutes. Runs with a lever (another encoder, a loss, ...) are left out:
 and the training page draw this plot; the notebooks load it with `runpy.run_path('../bench/curve.py')`.
 
 It is also the one place that says which budget runs are a lever and which ran `--minutes`' defaults
-(`LEVER_START_ARGS`, `lever`, `default_runs`): tools/bench_table.py and the training page load it for that.
+(`LEVER_START_ARGS`, `lever`, `default_runs`), and which kept levers wait for their confirmation (`TO_CONFIRM`):
+tools/bench_table.py and the training page load it for that.
 
     python bench/curve.py --out curve.png
 """
@@ -21,6 +22,7 @@ LEVER_START_ARGS = dict(arch='resnet34', bs_ours=32, size_ours=128, lr_ours=1e-3
                         pseudo_uncertain_ours=0.02, no_maxpool_ours=False, ema_ours=None, deep_supervision_ours=False,
                         train_seed_ours=None, aug_ours=None,
                         opt_ours=None)  # `budget.py`'s settings when the levers started (round 1, padded to 128)
+TO_CONFIRM = ('augstrong',)  # levers kept on the lever split that wait for their one-hour run on `HELD_OUT` (issue 41)
 
 
 def cpu_name(r:dict) -> str:

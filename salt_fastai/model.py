@@ -455,7 +455,7 @@ def shift_tta(predict, # `x -> (probs [B,H,W], extra [B] or None)`: a forward pa
     if shift >= min(h, w): raise ValueError(f"shift {shift} px: expected less than the input's side ({min(h, w)})")
     s = shift
     back = lambda p, dy, dx: F.pad(p, (s,)*4)[..., s-dy:s-dy+h, s-dx:s-dx+w] # pixel (i, j) to (i+dy, j+dx), 0 if out
-    xp, ones = F.pad(x, (s,)*4, mode='reflect'), x.new_ones(1, h, w, dtype=torch.float32)
+    xp, ones = F.pad(x, (s,)*4, mode='reflect'), torch.ones(1, h, w, device=x.device)
     total, count, extra = 0., 0., None
     for dy, dx in offsets:
         p, e = predict(xp[..., s+dy:s+dy+h, s+dx:s+dx+w]) # pixel (i, j) of this view is x's (i+dy, j+dx)

@@ -350,7 +350,9 @@ GROUPS = [('Speed', 'both sides in one process, on the CPU named in each row', [
            'lies above 0. `train_seed1` is the start again with another '
            'seed: the run-to-run noise. A kept lever becomes a default only when it also wins at one hour on the '
            'split that chose nothing: resnet18, kept at 20 minutes, lost there (the quality table), so `--minutes` '
-           'trains resnet34 at 101², as the last round\'s start did', LEVER_HEADER, lever_rows),
+           'trains resnet34 at 101², as the last round\'s start did. Kept and waiting for that one-hour run on the '
+           f'split that chose nothing (`bench/curve.py`\'s `TO_CONFIRM`): {", ".join(_CURVE["TO_CONFIRM"]) or "none"}',
+           LEVER_HEADER, lever_rows),
           ('Test-time augmentation', 'the held-out images of a kept lever-split run (`bench/budget.py --keep`) '
            'predicted without TTA, with flip TTA (the default) and with flip and translation TTA of a few pixels '
            '(`bench/tta.py`, `--tta-shift`): cross-fitted score, each paired image by image with flip TTA, and the '
