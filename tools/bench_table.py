@@ -355,8 +355,9 @@ GROUPS = [('Speed', 'both sides in one process, on the CPU named in each row', [
            LEVER_HEADER, lever_rows),
           ('Test-time augmentation', 'the held-out images of a kept lever-split run (`bench/budget.py --keep`) '
            'predicted without TTA, with flip TTA (the default) and with flip and translation TTA of a few pixels '
-           '(`bench/tta.py`, `--tta-shift`): cross-fitted score, each paired image by image with flip TTA, and the '
-           'wall time per image of `predict_folder` on the CPU', TTA_HEADER, tta_rows),
+           '(`bench/tta.py`, `--tta-shift`), and with flip TTA in bf16 with channels-last where the CPU computes '
+           'bf16 natively (`predict_folder(autocast=True)`): cross-fitted score, each paired image by image with flip '
+           'TTA, and the wall time per image of `predict_folder` on the CPU', TTA_HEADER, tta_rows),
           ('SEG-Y windows', 'a synthetic section predicted in 101×101 windows (`bench/seams.py`): IoU against its '
            'true mask and how much predictions jump across window borders (seam ratio, 1 is seamless)',
            SEAMS_HEADER, seams_rows),
