@@ -44,6 +44,7 @@ def run_ours(path, fold, seed, minutes, limit, arch, keep=None, **kw):
     if (zoom := kw.pop('max_zoom', MAX_ZOOM)) != MAX_ZOOM: kw['aug'] = {**AUG_PRESETS[preset or 'light'], 'max_zoom': zoom}
     elif preset is not None: kw['aug'] = preset
     if kw.get('opt') is None: kw.pop('opt', None)  # train_fold's default
+    if kw.get('snapshots') is None: kw.pop('snapshots', None)
     if kw.pop('no_maxpool', False): kw['maxpool'] = False
     if not kw.get('deep_supervision'): kw.pop('deep_supervision', None) # a model option: in the config only when set
     seed_everything(seed)
@@ -84,6 +85,8 @@ def main():
                    help="our augmentations' largest zoom (default: salt_aug_transforms', %(default)s)")
     p.add_argument('--aug-ours', default=None, choices=['light', 'strong'],
                    help="our augmentation preset (data.AUG_PRESETS; default: the CLI's, light)")
+    p.add_argument('--snapshots-ours', type=int, default=None,
+                   help="our last stage in this many cosine cycles, their ends averaged (the CLI's --snapshots)")
     p.add_argument('--opt-ours', default=None, choices=['adam', 'sgd'],
                    help="our optimizer (model.OPTIMIZERS; default: the CLI's, adam); sgd wants its own --lr-ours")
     p.add_argument('--wd-ours', type=float, default=None,
@@ -122,7 +125,7 @@ def main():
                 empty_head=a.empty_head_ours, wd=a.wd_ours, max_zoom=a.max_zoom_ours,
                 pseudo_uncertain=a.pseudo_uncertain_ours, no_maxpool=a.no_maxpool_ours, ema=a.ema_ours,
                 deep_supervision=a.deep_supervision_ours,
-                train_seed=a.train_seed_ours, aug=a.aug_ours, opt=a.opt_ours)
+                train_seed=a.train_seed_ours, aug=a.aug_ours, opt=a.opt_ours, snapshots=a.snapshots_ours)
     lever = ''.join(f'_{k}' if isinstance(v, bool) else f'_{k}{v:g}' if isinstance(v, float) else f'_{k}{v}'
                     for k, v in ours.items() if v != p.get_default(f'{k}_ours')) # a lever's own file
     if a.arch != 'resnet34': lever = f'_{a.arch}{lever}' # the baseline's encoder: its runs came first

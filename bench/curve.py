@@ -7,7 +7,8 @@ the same minutes. Runs with a lever (another encoder, a loss, ...) are left out:
 and the training page draw this plot; the notebooks load it with `runpy.run_path('../bench/curve.py')`.
 
 It is also the one place that says which budget runs are a lever and which ran `--minutes`' defaults
-(`LEVER_START_ARGS`, `lever`, `default_runs`), and which kept levers wait for their confirmation (`TO_CONFIRM`):
+(`LEVER_START_ARGS`, `lever`, `default_runs`), and which kept levers wait for their confirmation (`TO_CONFIRM`)
+or were not confirmed (`NOT_CONFIRMED`):
 tools/bench_table.py and the training page load it for that.
 
     python bench/curve.py --out curve.png
@@ -20,9 +21,11 @@ HELD_OUT = (1, 11)  # (fold, seed): the split that chose nothing
 LEVER_START_ARGS = dict(arch='resnet34', bs_ours=32, size_ours=128, lr_ours=1e-3, recipe_ours='bce-lovasz',
                         scse_ours=False, empty_head_ours=False, wd_ours=None, max_zoom_ours=1.1,
                         pseudo_uncertain_ours=0.02, no_maxpool_ours=False, ema_ours=None, deep_supervision_ours=False,
-                        train_seed_ours=None, aug_ours=None,
+                        train_seed_ours=None, aug_ours=None, snapshots_ours=None,
                         opt_ours=None)  # `budget.py`'s settings when the levers started (round 1, padded to 128)
-TO_CONFIRM = ('augstrong',)  # levers kept on the lever split that wait for their one-hour run on `HELD_OUT` (issue 41)
+TO_CONFIRM = ()  # levers kept on the lever split that wait for their one-hour run on `HELD_OUT` (issue 41)
+NOT_CONFIRMED = {  # levers kept on the lever split whose hour on `HELD_OUT` did not win: (start, lever) run files
+    'augstrong': ('fold1_seed11_60min_epyc_ours.json', 'fold1_seed11_60min_epyc_ours_augstrong.json')}
 
 
 def cpu_name(r:dict) -> str:
@@ -58,9 +61,11 @@ def budget_points(results=RESULTS, split=HELD_OUT) -> list[dict]:
 
 
 def plot_budget(ax, points:list[dict]):
-    "Draw `points` on matplotlib axes `ax`: one line per side and CPU, the cross-fitted flip-TTA score"
+    "Draw `points` on matplotlib axes `ax`: one line per side and CPU, the cross-fitted flip-TTA score (the latest run
+    of each budget)"
     lines = {}
-    for p in sorted(points, key=lambda p: p['minutes']): lines.setdefault((p['side'], p['cpu']), []).append(p)
+    for p in sorted(points, key=lambda p: p['date']): lines.setdefault((p['side'], p['cpu']), {})[p['minutes']] = p
+    lines = {k: [v[m] for m in sorted(v)] for k, v in lines.items()}
     for (side, cpu), ps in sorted(lines.items(), key=lambda kv: (kv[0][0] != 'ours', kv[0][1])):
         label = ('ours, train --minutes M' if side == 'ours' else 'smp U-Net, same minutes') + f', {cpu}'
         ax.plot([p['minutes'] for p in ps], [p['crossfit'] for p in ps], 'o-' if side == 'ours' else 's--',

@@ -91,6 +91,9 @@ def _train_args(p):
                    help='training stages (default: %(default)s)')
     p.add_argument('--aug', choices=AUG_NAMES, default=None,
                    help='augmentation preset: light (the default) or strong (shifts, zoom, gamma, cutout)')
+    p.add_argument('--snapshots', type=_number(int, low=1), default=1, metavar='K',
+                   help='train the last stage as K cosine cycles with warm restarts and predict with the end of '
+                        'each (a snapshot ensemble; default: %(default)s, one one-cycle)')
     p.add_argument('--opt', choices=OPT_NAMES, default='adam',
                    help='optimizer: adam (AdamW, the default) or sgd (momentum 0.9; give it its own --lr)')
     p.add_argument('--limit', type=_number(int, low=1), default=None, help='use only the first N ids (quick runs)')
@@ -323,7 +326,7 @@ def cmd_train(args):
               n_in=args.n_in, recipe=args.recipe, ema=args.ema, out=args.out, pretrained=args.pretrained,
               pretrained_file=args.pretrained_file, n_folds=args.n_folds, seed=args.seed, limit=args.limit,
               mixed_precision=not args.no_amp, channels_last=not args.no_amp, quiet=args.quiet,
-              checkpoint_every=args.checkpoint_every, aug=args.aug or True, opt=args.opt,
+              checkpoint_every=args.checkpoint_every, aug=args.aug or True, opt=args.opt, snapshots=args.snapshots,
               **_model_kwargs(args))
     tb = lambda f: [_tensorboard_cb(Path(args.tensorboard)/f'fold{f}')] if args.tensorboard else None # per-fold logs
     if args.minutes: kw.update(minutes=args.minutes - FIGURE_SECONDS / 60, started=_STARTED) # the figures come after

@@ -68,7 +68,8 @@ def _meta_props(ens, metas, info, files):
     mean, std = channel_stats(ens.n_in)
     props = dict(n_in=ens.n_in, size=ens.sizes[0] if len(set(ens.sizes)) == 1 else ens.sizes, mean=mean, std=std,
                  arch=[m.get('arch') for m in metas],
-                 folds=[f.parent.name if f.name == 'model.pth' else f.name for f in files],
+                 folds=[f.parent.name if f.name == 'model.pth' else f'{f.parent.name}/{f.stem}' if f.stem[4:].isdigit()
+                        else f.name for f in files], # a fold, a fold's snapshot, or a file
                  salt_fastai=__version__,
                  input='images: float32 [N, n_in, 101, 101] scaled to 0..1', output='probs: float32 [N, 101, 101]')
     props.update({k: info[k] for k in ('threshold', 'min_size') if k in info})

@@ -12,7 +12,7 @@ import numpy as np, pandas as pd, torch
 from .core import (TGS_SIZE, atomic_path, crop_pad, postprocess, make_submission,
                               read_test_images)
 from .data import load_image, model_inputs, rle_decode, check_layout, TGSDataError
-from .model import load_checkpoint, predict_probs, amp_dtype
+from .model import load_checkpoint, predict_probs, amp_dtype, fold_checkpoints
 from .metrics import best_postprocess
 from fastprogress.fastprogress import progress_bar
 
@@ -23,10 +23,10 @@ __all__ = ['run_checkpoints', 'load_run', 'predict_folder', 'plot_predictions', 
 # %% ../nbs/07_inference.ipynb #cc5a182d
 def run_checkpoints(run # a run directory or one checkpoint file
                    ) -> list[Path]:
-    "The checkpoint files of `run`"
+    "The checkpoint files of `run`: each fold's snapshots, or its best checkpoint"
     run = Path(run)
     if run.is_file(): return [run]
-    files = sorted(run.glob('fold*/model.pth'))
+    files = [f for d in sorted(p for p in run.glob('fold*') if p.is_dir()) for f in fold_checkpoints(d)]
     if not files: raise FileNotFoundError(f"{run}: no fold*/model.pth checkpoints (is this a training run directory?)")
     return files
 

@@ -28,10 +28,10 @@ from .losses import LovaszHingeLoss
 from .metrics import TGSScore
 
 # %% auto #0
-__all__ = ['OPTIMIZERS', 'same_padding_', 'timm_encoder', 'SaltResNet', 'salt_resnet', 'SCSE', 'DilatedCenter', 'UpBlock',
-           'HypercolumnHead', 'SaltUnet', 'salt_splitter', 'fused_adam', 'foreach_sgd', 'salt_model', 'salt_learner',
-           'save_checkpoint', 'load_checkpoint', 'check_meta', 'shift_offsets', 'shift_tta', 'predict_probs',
-           'amp_dtype']
+__all__ = ['OPTIMIZERS', 'SNAPSHOT', 'same_padding_', 'timm_encoder', 'SaltResNet', 'salt_resnet', 'SCSE', 'DilatedCenter',
+           'UpBlock', 'HypercolumnHead', 'SaltUnet', 'salt_splitter', 'fused_adam', 'foreach_sgd', 'salt_model',
+           'salt_learner', 'save_checkpoint', 'load_checkpoint', 'check_meta', 'shift_offsets', 'shift_tta',
+           'predict_probs', 'amp_dtype', 'snapshot_path', 'fold_checkpoints']
 
 # %% ../nbs/05_model.ipynb #87e8a362
 def same_padding_(model:nn.Module, # changed in place
@@ -499,3 +499,21 @@ def amp_dtype(device=None # a torch device; default: CUDA if available, else CPU
                  getattr(torch.cpu, '_is_amx_tile_supported', lambda: False)()
         return torch.bfloat16 if native else None
     return None
+
+# %% ../nbs/05_model.ipynb #bf178a47
+SNAPSHOT = 'snap{}.pth' # a fold folder's snapshot of cycle j (from 1)
+
+def snapshot_path(folder, # a fold folder
+                  j:int, # the cycle, from 1
+                 ) -> Path:
+    "Where a fold keeps the end of cosine cycle `j` of its last stage"
+    return Path(folder)/SNAPSHOT.format(j)
+
+def fold_checkpoints(folder, # a fold folder written by `train_fold`
+                     snapshots=True, # False: the best checkpoint only
+                    ) -> list[Path]:
+    "The models of a fold: its snapshots in cycle order when it kept any, else its best checkpoint (none: [])"
+    folder = Path(folder)
+    snaps = [p for p in folder.glob(SNAPSHOT.format('*')) if p.stem[len('snap'):].isdigit()] if snapshots else []
+    snaps.sort(key=lambda p: int(p.stem[len('snap'):]))
+    return snaps or ([folder/'model.pth'] if (folder/'model.pth').exists() else [])

@@ -21,6 +21,7 @@ from fastai.callback.channelslast import ChannelsLast
 from fastai.callback.progress import CSVLogger, ProgressCallback
 from fastai.callback.tracker import TrackerCallback
 import fastai.callback.schedule  # adds `Learner.fit_one_cycle`
+from fastai.callback.schedule import ParamScheduler, SchedCos
 from fastai.torch_core import set_seed, rank_distrib, num_distrib
 from fastprogress.fastprogress import progress_bar
 from .core import atomic_path, check_layout, crop_pad, read_test_images, write_json
@@ -28,16 +29,17 @@ from .data import model_inputs, salt_dls
 from .losses import BCELovaszLoss, LovaszHingeLoss, SymmetricLovaszLoss
 from .metrics import TGSScore, best_postprocess, tgs_score
 from .model import (SaltUnet, salt_learner, save_checkpoint, load_checkpoint, predict_probs, amp_dtype,
-                               OPTIMIZERS)
+                               OPTIMIZERS, fold_checkpoints, snapshot_path)
 
 # %% auto #0
 __all__ = ['CHECKPOINT_EVERY', 'EMA_DECAY', 'DEEP_SUPERVISION_WEIGHT', 'LOSSES', 'MIN_SECOND_STAGE', 'MIN_PSEUDO_STAGE',
            'RECIPES', 'CALIBRATION_WARMUP', 'CALIBRATION_BATCHES', 'PSEUDO_MAX_UNCERTAIN', 'BUDGET_SIZE', 'BUDGET_ARCH',
            'RUN_FILES', 'AutocastMixedPrecision', 'RunCheckpoints', 'EpochCSVLogger', 'NonFiniteLoss',
-           'StopOnNonFinite', 'PlainTensors', 'WeightAverage', 'DeepSupervision', 'Stage', 'make_recipe', 'TimeBudget',
-           'predict_valid', 'update_threshold', 'pseudo_labels', 'fold_plan', 'RunConfigError', 'data_fingerprint',
-           'fold_config', 'train_config', 'check_fold', 'fold_learner', 'setup_ranks', 'barrier', 'fit_stages',
-           'resume_point', 'fold_result', 'fold_budget', 'train_fold', 'train_cv']
+           'StopOnNonFinite', 'PlainTensors', 'WeightAverage', 'DeepSupervision', 'Stage', 'make_recipe',
+           'cycle_scheds', 'TimeBudget', 'predict_valid', 'update_threshold', 'pseudo_labels', 'fold_plan',
+           'RunConfigError', 'data_fingerprint', 'fold_config', 'train_config', 'check_fold', 'fold_learner',
+           'setup_ranks', 'barrier', 'fit_stages', 'resume_point', 'fold_result', 'fold_budget', 'train_fold',
+           'train_cv']
 
 # %% ../nbs/06_train.ipynb #c7efaaff
 class AutocastMixedPrecision(MixedPrecision):
@@ -65,6 +67,7 @@ CHECKPOINT_EVERY = 60. # seconds between `last.pth` writes: a kill loses at most
 
 class RunCheckpoints(TrackerCallback):
     "Save the best `monitor` model to `model.pth`, a resumable `last.pth` every `every` seconds and at a fit's end"
+    # and, when the recipe's last stage runs in cosine cycles (`Stage.cycles`), each cycle's end (`snapshot_path`)
     order = 61 # after the `Recorder` has the epoch's metrics
     def __init__(self, folder, meta:dict, monitor='tgs_score', stage=0,
                  stages=None, # the recipe's `Stage`s as planned now (a `TimeBudget` re-plans them), kept in `last.pth`
@@ -84,15 +87,33 @@ class RunCheckpoints(TrackerCallback):
         if not self.trained: return # an epoch skipped on resume
         super().after_epoch()
         if rank_distrib(): return
-        average = getattr(self.learn, 'weight_average', None) # then the averaged weights were validated
-        if self.new_best:
-            best = average.averaged.module if average is not None else self._model()
-            save_checkpoint(best, self.folder/'model.pth', score=float(self.best), **self.meta)
+        if self.new_best: save_checkpoint(self._kept(), self.folder/'model.pth', score=float(self.best), **self.meta)
+        for j in self.cycle_ends(): self.save_snapshot(j)
         self.unsaved = self.epoch
         if self.clock() - self.saved_at >= self.every: self.save_last()
     def after_fit(self): # a stage's end, planned or cut by the budget (not a crash: that keeps the last good file)
-        if self.unsaved is not None and not rank_distrib(): self.save_last()
+        if rank_distrib(): return
+        k = self._cycles() # a budget that cut the last cycle short: its end is where training stopped
+        if k and not snapshot_path(self.folder, k).exists(): self.save_snapshot(k)
+        if self.unsaved is not None: self.save_last()
     def _model(self): return getattr(self.learn.model, 'module', self.learn.model)
+    def _kept(self): # the weights validated: the moving average's with `WeightAverage`
+        average = getattr(self.learn, 'weight_average', None)
+        return average.averaged.module if average is not None and average.averaged is not None else self._model()
+    def _cycles(self) -> int:
+        "The cosine cycles of the stage in progress when it is the recipe's last and has more than one, else 0"
+        if not self.stages or self.stage != len(self.stages) - 1: return 0
+        return self.stages[self.stage].cycles if self.stages[self.stage].cycles > 1 else 0
+    def cycle_ends(self) -> list[int]:
+        "The cycles whose snapshot this epoch is: those ending nearest to its end or before, not kept yet"
+        k = self._cycles()
+        if not k: return [] # a budget's re-plan moves the ends with `n`; a snapshot kept stays (its rate was low)
+        done, n = self.epoch + 1, self.stages[self.stage].epochs
+        return [j for j in range(1, k + 1) if j * n / k <= done + 0.5 and not snapshot_path(self.folder, j).exists()]
+    def save_snapshot(self, j:int):
+        "Keep the weights as the end of cycle `j`, with this epoch's `monitor` value"
+        score = self.recorder.values[-1][self.idx] if self.recorder.values else float('nan')
+        save_checkpoint(self._kept(), snapshot_path(self.folder, j), score=float(score), cycle=j, **self.meta)
     def save_last(self):
         "Write `last.pth`: the weights, optimizer and average after epoch `unsaved`, and the plan"
         budget, average = getattr(self.learn, 'time_budget', None), getattr(self.learn, 'weight_average', None)
@@ -211,11 +232,12 @@ LOSSES = { # a stage's loss by name; a recipe's name says its stages' losses ('b
 
 @dataclass
 class Stage:
-    "One `fit_one_cycle` of a recipe"
+    "One fit of a recipe: a `fit_one_cycle`, or `cycles` cosine cycles whose ends are kept (a snapshot ensemble)"
     loss: str = 'bce+lovasz' # a key of `LOSSES`
     epochs: int = 10 # epochs of this stage
     lr: float = 1e-3 # maximum learning rate of the cycle
     pseudo: bool = False # also train on the test images the best model so far is sure about (`pseudo_labels`)
+    cycles: int = 1 # more than 1: cosine cycles from `lr`, each restarting there, the end of each kept (`cycle_scheds`)
     def loss_func(self):
         if self.loss not in LOSSES: raise ValueError(f"Stage.loss must be one of {list(LOSSES)}, got {self.loss!r}")
         return LOSSES[self.loss]()
@@ -250,13 +272,32 @@ RECIPES = {
 def make_recipe(recipe='bce-lovasz', # a name in `RECIPES` or a list of `Stage`s
                 epochs=10, # total epochs
                 lr=1e-3, # learning rate of the first stage
+                snapshots=1, # the last stage in this many cosine cycles (at most one an epoch), each end a model
                ) -> list[Stage]:
     "The stages of `recipe` for `epochs` epochs at `lr`"
-    if not isinstance(recipe, str): return list(recipe)
+    if not isinstance(snapshots, int) or snapshots < 1:
+        raise ValueError(f"snapshots must be a whole number of at least 1, got {snapshots!r}")
+    if not isinstance(recipe, str):
+        if snapshots > 1: raise ValueError("snapshots: give a list of Stages' last one its cycles (Stage(cycles=K))")
+        return list(recipe)
     if recipe not in RECIPES:
         raise ValueError(f"recipe must be one of {list(RECIPES)} or a list of Stage, got {recipe!r}")
     if epochs < 1: raise ValueError(f"epochs must be at least 1, got {epochs}")
-    return RECIPES[recipe](epochs, lr)
+    stages = RECIPES[recipe](epochs, lr)
+    if snapshots > 1: stages[-1] = replace(stages[-1], cycles=min(snapshots, stages[-1].epochs))
+    return stages
+
+def cycle_scheds(lr:float, # each cycle's start
+                 cycles:int, # cycles over the fit, of equal length
+                 div_final=100., # each cycle ends at `lr / div_final`
+                ) -> dict:
+    "`ParamScheduler`'s learning rates for `cycles` cosine annealings with warm restarts (SGDR)"
+    cos = SchedCos(lr, lr / div_final) # fastai's cosine; its `combine_scheds` adds the parts up in float32, which
+    def sched(pct): # would give a cycle's first batch the previous cycle's last rate
+        pos = min(max(pct, 0.), 1.) * cycles
+        j = min(int(pos + 1e-9), cycles - 1) # the cycle `pct` is in
+        return cos(max(pos - j, 0.))
+    return {'lr': sched}
 
 # %% ../nbs/06_train.ipynb #ca223aa6
 CALIBRATION_WARMUP = 2 # training batches not timed at a budget's start: lazy set-up, allocator and cuDNN warm-up
@@ -279,6 +320,7 @@ class TimeBudget(Callback):
                  lr:float, # the first stage's learning rate
                  n_search:int=0, # out-of-fold images the threshold search reads after training (all folds so far)
                  clock=time.time, # the clock (a fake one in tests)
+                 snapshots:int=1, # the last stage's cosine cycles (`make_recipe`): each adds an out-of-fold pass
                 ):
         store_attr(); self.durations, self.valid_times, self.stage, self.last, self.batch_times = [], [], 0, None, []
         # `durations`: (seconds, validation seconds, training batches) of each epoch measured whole
@@ -297,10 +339,11 @@ class TimeBudget(Callback):
         return per_batch * (self.n_iter + 0.5 * len(self.dls.valid)) # a validation batch: a forward pass, no backward
 
     def reserve(self) -> float:
-        "Seconds needed after the last epoch: the flip-TTA out-of-fold pass and the threshold searches"
+        "Seconds needed after the last epoch: the flip-TTA out-of-fold pass of each model and the threshold searches"
         per = self.epoch_seconds() or 0.
         valid = self.valid_times[-1] if self.valid_times else per * 0.1
-        return 2.5 * valid + 1e-3 * (len(self.dls.valid_ds) + self.n_search) + 0.01 * self.seconds
+        n_models = self.stages[-1].cycles if self.stages else 1 # a snapshot each
+        return 2.5 * valid * n_models + 1e-3 * (len(self.dls.valid_ds) + self.n_search) + 0.01 * self.seconds
 
     def plan(self, epoch_start:float, epoch:int):
         "Re-plan `stages` for the epochs that fit from `epoch_start` (of `epoch` of stage `self.stage`) to the deadline"
@@ -310,7 +353,7 @@ class TimeBudget(Callback):
         s, stages = self.stage, self.stages
         prior = sum(st.epochs for st in stages[:s])
         total = max(prior + epoch + fits, 1) # at least one epoch, however short the budget
-        new = make_recipe(self.recipe, total, self.lr)
+        new = make_recipe(self.recipe, total, self.lr, self.snapshots)
         cur = total - prior if s >= len(new) - 1 else new[s].epochs
         cur = max(cur, epoch) # the epochs of this stage already trained stay
         later, extra = [], total - prior - cur - sum(st.epochs for st in new[s+1:]) # the stages after this one
@@ -413,11 +456,12 @@ def fold_plan(recipe='bce-lovasz', # a name in `RECIPES` or a list of `Stage`s
               minutes=None, # a time budget in minutes
               arch=None, # timm encoder (default: 'inception_resnet_v2', or `BUDGET_ARCH` with `minutes`)
               size=None, # padded input side (default: 128, or `BUDGET_SIZE` with `minutes`)
+              snapshots=1, # the last stage in this many cosine cycles (`make_recipe`)
              ) -> tuple: # `(arch, size, stages, pseudo)`
     "The encoder, input side and first plan of stages of a fold, and whether a stage pseudo-labels test images"
     if minutes is not None and (minutes <= 0 or not isinstance(recipe, str)):
         raise ValueError(f"minutes={minutes!r}: a time budget needs minutes > 0 and a recipe name (got {recipe!r})")
-    stages = make_recipe(recipe, MIN_SECOND_STAGE if minutes else epochs, lr) # with a budget, a first plan
+    stages = make_recipe(recipe, MIN_SECOND_STAGE if minutes else epochs, lr, snapshots) # a budget's first plan
     pseudo = any(s.pseudo for s in make_recipe(recipe, max(epochs, MIN_PSEUDO_STAGE), lr)) # a pseudo-label stage
     arch = arch or (BUDGET_ARCH if minutes else 'inception_resnet_v2')
     return arch, size or (BUDGET_SIZE if minutes else 128), stages, pseudo
@@ -434,6 +478,9 @@ def data_fingerprint(df:pd.DataFrame # `read_tgs`'s table (as `salt_dls` keeps i
     text = '\n'.join(f'{i},{f}' for i, f in sorted(zip(df.id, df.fold)))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
+def _stage_config(s:Stage) -> dict: # `cycles` only where set: runs from before it existed still match
+    return {k: v for k, v in asdict(s).items() if k != 'cycles' or v != 1}
+
 def fold_config(dls, # the fold's `DataLoaders` (`salt_dls`)
                 stages:list, # the recipe's `Stage`s
                 **settings # the other settings of `train_fold` that change the result
@@ -441,7 +488,7 @@ def fold_config(dls, # the fold's `DataLoaders` (`salt_dls`)
     "What decides a fold's result: its settings, the package version and the data's fingerprint, as JSON values"
     from salt_fastai import __version__
     cfg = dict(version=__version__, data=data_fingerprint(dls.df), n_train=len(dls.train_ds),
-               n_valid=len(dls.valid_ds), stages=[asdict(s) for s in stages], **settings)
+               n_valid=len(dls.valid_ds), stages=[_stage_config(s) for s in stages], **settings)
     return json.loads(json.dumps(_to_builtin(cfg), default=str))
 
 # %% ../nbs/06_train.ipynb #0249d543
@@ -454,12 +501,13 @@ def train_config(dls, # the fold's `DataLoaders`
                  arch=None, # the encoder (`fold_plan`'s)
                  lr=1e-3, # maximum learning rate of the first stage
                  pseudo_uncertain=PSEUDO_MAX_UNCERTAIN, # a pseudo-label stage's `max_uncertain`
-                 wd=None, ema=None, train_seed=None, # recorded only when set
+                 wd=None, ema=None, train_seed=None, snapshots=1, # recorded only when set
                  aug=True, # recorded only when not the default augmentations
                  **settings # the other settings of `train_fold` that change the result, in its order
                 ) -> dict:
     "The `fold_config` that `train_fold` records: a budget's epochs left open, later settings only where set"
     optional = {k: v for k, v in dict(wd=wd, ema=ema, train_seed=train_seed).items() if v is not None}
+    if snapshots != 1: optional['snapshots'] = snapshots
     return fold_config(dls, [] if minutes else stages, fold=fold, arch=arch,
                        epochs=None if minutes else sum(s.epochs for s in stages), time_budget=minutes is not None,
                        lr=lr, recipe=recipe if isinstance(recipe, str) else 'custom', **settings,
@@ -477,10 +525,12 @@ def check_fold(folder:Path, # the fold's folder
     "The finished result of `folder` if made with `cfg`; None to train; `RunConfigError` if it was made otherwise"
     if not rank_distrib(): # temporary files of writes that a kill interrupted (the files they were for are whole)
         for p in [*folder.glob('.*.tmp'), *folder.parent.glob('.threshold.json.*.tmp')]:
-            if p.name.split('.')[1] in ('config', 'model', 'last', 'history', 'oof', 'result', 'threshold'): p.unlink()
+            if p.name.split('.')[1].rstrip('0123456789') in ('config', 'model', 'last', 'history', 'oof', 'result',
+                                                           'threshold', 'snap'): p.unlink()
     if not resume:
         if not rank_distrib():
             for f in RUN_FILES: (folder/f).unlink(missing_ok=True)
+            for p in folder.glob('snap*.pth'): p.unlink()
         return None
     if not any((folder/f).exists() for f in RUN_FILES): return None
     fix = f"pass resume=False (--restart) to train {folder.name} afresh, or use another out (--out)"
@@ -548,12 +598,15 @@ def barrier():
 
 def _stage_fit(learn, stage, start_epoch, distributed, n_epoch):
     learn.loss_func = stage.loss_func()
+    if stage.cycles > 1: # warm restarts; momentum stays the optimizer's
+        fit = partial(learn.fit, n_epoch, stage.lr, cbs=ParamScheduler(cycle_scheds(stage.lr, stage.cycles)))
+    else: fit = partial(learn.fit_one_cycle, n_epoch, stage.lr)
     if distributed:
         _distributed()
         cpu = learn.dls.device.type == 'cpu' # accelerate needs `cpu=True` for gloo; SyncBatchNorm is GPU-only
         with learn.distrib_ctx(sync_bn=not cpu, cpu=cpu, mixed_precision='no'): # our autocast governs
-            learn.fit_one_cycle(n_epoch, stage.lr, start_epoch=start_epoch)
-    else: learn.fit_one_cycle(n_epoch, stage.lr, start_epoch=start_epoch)
+            fit(start_epoch=start_epoch)
+    else: fit(start_epoch=start_epoch)
 
 # %% ../nbs/06_train.ipynb #335bfcc7
 def fit_stages(learn, folder:Path, stages:list, start=(0, 0),
@@ -619,9 +672,13 @@ def resume_point(learn, # the fold's `Learner`
 
 # %% ../nbs/06_train.ipynb #36659677
 def fold_result(learn, folder:Path, stages:list, recipe, fold:int, arch:str, tta=True, t0=None, **extra) -> dict:
-    "Out-of-fold probabilities of the best checkpoint, the fold's scores and the run's threshold, written to `folder`"
-    load_checkpoint(folder/'model.pth', learn.model)
-    probs, masks = predict_valid(learn, tta=tta)
+    "Out-of-fold probabilities of the fold's models, its scores and the run's threshold, written to `folder`"
+    files = fold_checkpoints(folder) or [folder/'model.pth'] # its snapshots (their mean), or the best checkpoint
+    for k, f in enumerate(files):
+        load_checkpoint(f, learn.model)
+        p, masks = predict_valid(learn, tta=tta)
+        probs = p.astype(np.float32) if k == 0 else probs + p
+    probs = (probs / len(files)).astype(np.float16)
     ids = np.array(learn.dls.valid_ds.items)
     with atomic_path(folder/'oof.npz') as tmp, open(tmp, 'wb') as f:
         np.savez_compressed(f, ids=ids, probs=probs, masks=masks)
@@ -634,6 +691,7 @@ def fold_result(learn, folder:Path, stages:list, recipe, fold:int, arch:str, tta
                n_train=int(len(learn.dls.train_ds) - n_pseudo), n_pseudo=n_pseudo,
                seconds=round(time.time() - (t0 or time.time()), 1), amp=str(dt).replace('torch.', '') if dt else 'fp32',
                device=str(learn.dls.device), **extra,
+               **({'snapshots': len(files)} if files[0].name != 'model.pth' else {}),
                stages=[[s.loss + ' +pseudo' * s.pseudo, s.epochs, s.lr] for s in stages])
     run_thr = update_threshold(folder.parent) # over every fold of the run so far
     res['run_threshold'], res['run_min_size'] = run_thr['threshold'], run_thr['min_size']
@@ -648,10 +706,12 @@ def fold_budget(learn, # the fold's `Learner` (`fold_learner`), after `resume_po
                 stages:list, # the first plan (`fold_plan`), re-planned in place
                 recipe:str, # the name in `RECIPES` that re-plans it
                 lr:float, # the first stage's learning rate
+                snapshots:int=1, # the last stage's cosine cycles (`make_recipe`)
                ) -> TimeBudget:
     "The fold's `TimeBudget`: a resumed run's spent seconds count; the search reads the folds finished before"
     n_search = len(learn.dls.valid_ds) * len([p for p in folder.parent.glob('fold*/oof.npz') if p.parent != folder])
-    return TimeBudget(started - (learn.run_checkpoints.spent or 0), minutes * 60, stages, recipe, lr, n_search)
+    return TimeBudget(started - (learn.run_checkpoints.spent or 0), minutes * 60, stages, recipe, lr, n_search,
+                      snapshots=snapshots)
 
 # %% ../nbs/06_train.ipynb #0e1441c3
 @delegates(SaltUnet)
@@ -665,6 +725,7 @@ def train_fold(path, # data folder in the competition layout
                aug=True, # training augmentations: the defaults, a name in `AUG_PRESETS`, or a dict (`salt_dls`)
                size=None, n_in=1, # padded side (128, or `BUDGET_SIZE` with `minutes`); channels (2: +depth, 3: +ramp)
                recipe='bce-lovasz', pseudo_uncertain=PSEUDO_MAX_UNCERTAIN, # `RECIPES` name or `Stage`s; `pseudo_labels`
+               snapshots=1, # the last stage in this many cosine cycles, whose ends predict together
                out='runs/salt', # run directory (one sub-folder per fold)
                pretrained=False, pretrained_file=None, # ImageNet encoder weights, from timm's cache or from this file
                n_folds=5, seed=42, train_seed=None, # folds, seed of everything, or of the weights and batches only
@@ -678,7 +739,7 @@ def train_fold(path, # data folder in the competition layout
     t0 = time.time() if started is None else started
     _optimizer(opt) # a bad name fails before anything is made
     rank = setup_ranks() # None in one process
-    arch, size, stages, pseudo = fold_plan(recipe, epochs, lr, minutes, arch, size)
+    arch, size, stages, pseudo = fold_plan(recipe, epochs, lr, minutes, arch, size, snapshots)
     set_seed(seed if train_seed is None else train_seed, reproducible=True)
     if pseudo: check_layout(path, train=False, test=True) # it needs the test images: say so before training
     data = partial(salt_dls, path, fold=fold, n_folds=n_folds, bs=bs, size=size, n_in=n_in, seed=seed, limit=limit,
@@ -688,6 +749,7 @@ def train_fold(path, # data folder in the competition layout
                        n_folds=n_folds, seed=seed, limit=limit, pretrained=pretrained, pretrained_file=pretrained_file,
                        mixed_precision=mixed_precision, channels_last=channels_last, tta=tta, model_kwargs=kwargs,
                        pseudo_uncertain=pseudo_uncertain, wd=wd, ema=ema, train_seed=train_seed, aug=aug,
+                       snapshots=snapshots,
                        **({'opt': opt} if opt != 'adam' else {})) # recorded only when not the default
     if (done := check_fold(folder, cfg, resume)) is not None: return done
     if not rank_distrib(): write_json(cfg, folder/'config.json')
@@ -697,7 +759,7 @@ def train_fold(path, # data folder in the competition layout
                          pretrained_file, wd, ema, checkpoint_every, opt, **kwargs)
     if rank is not None: set_seed((seed if train_seed is None else train_seed) + 1 + rank_distrib()) # augmentations
     start = resume_point(learn, learn.run_checkpoints, folder, stages)
-    if minutes: learn.add_cb(fold_budget(learn, folder, t0, minutes, stages, recipe, lr))
+    if minutes: learn.add_cb(fold_budget(learn, folder, t0, minutes, stages, recipe, lr, snapshots))
     fit_stages(learn, folder, stages, start,
                lambda learn: data(check_rle=False, pseudo=pseudo_labels(learn, path, folder, pseudo_uncertain)))
     extra = dict(minutes=minutes, epoch_seconds=learn.time_budget.epoch_seconds()) if minutes else {}

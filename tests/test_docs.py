@@ -148,8 +148,9 @@ def test_lever_results_required(tmp_path):
 
 def test_levers_agree_with_defaults():
     """What `--minutes` does is what the paired levers kept: the last paired round's start ran with today's defaults,
-    and no lever of that round has its interval above 0 unless the defaults took it or it waits for its one-hour
-    confirmation on the split that chose nothing (`bench/curve.py`'s `TO_CONFIRM`, named in bench/README.md)"""
+    and no lever of that round has its interval above 0 unless the defaults took it, it waits for its one-hour
+    confirmation on the split that chose nothing (`bench/curve.py`'s `TO_CONFIRM`, named in bench/README.md), or that
+    hour, paired with a start there, did not win (`NOT_CONFIRMED`)"""
     from salt_fastai.train import BUDGET_ARCH, BUDGET_SIZE
     rows = [(f, r, c) for f, r, c in bench_table.lever_rows() if 'per_image' in r['figures']]
     assert rows, 'no paired lever runs (with per-image scores) on the lever split'
@@ -160,8 +161,15 @@ def test_levers_agree_with_defaults():
     assert (a['arch'], a['size_ours'], a['bs_ours'], a['lr_ours'], a['recipe_ours']) == \
         (BUDGET_ARCH, BUDGET_SIZE, 32, 1e-3, 'bce-lovasz'), a
     to_confirm = bench_table._CURVE['TO_CONFIRM']
-    kept = [c[1] for _, _, c in rnd if c[7] == 'yes' and c[1] not in to_confirm]
+    not_confirmed = bench_table._CURVE['NOT_CONFIRMED']
+    kept = [c[1] for _, _, c in rnd if c[7] == 'yes' and c[1] not in (*to_confirm, *not_confirmed)]
     assert kept == [], f'levers kept in round {last} but not in the defaults: {kept}'
+    budget = ROOT/'bench'/'results'/'budget'
+    for name, (start_file, lever_file) in not_confirmed.items(): # its hour on the held-out split, paired, did not win
+        runs = [json.loads((budget/f).read_text()) for f in (start_file, lever_file)]
+        assert {(r['args']['fold'], r['args']['seed']) for r in runs} == {bench_table.HELD_OUT}, name
+        assert len({r['commit'] for r in runs}) == 1 and len({r['hardware']['cpu'] for r in runs}) == 1, name
+        assert bench_table._pair_files()(budget/start_file, budget/lever_file)['low'] <= 0, name
     for name in to_confirm: # a lever waiting for confirmation was kept, in the last round
         assert any(c[1] == name and c[7] == 'yes' for _, _, c in rnd), f'{name}: not a lever kept in round {last}'
 

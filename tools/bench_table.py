@@ -351,7 +351,9 @@ GROUPS = [('Speed', 'both sides in one process, on the CPU named in each row', [
            'seed: the run-to-run noise. A kept lever becomes a default only when it also wins at one hour on the '
            'split that chose nothing: resnet18, kept at 20 minutes, lost there (the quality table), so `--minutes` '
            'trains resnet34 at 101², as the last round\'s start did. Kept and waiting for that one-hour run on the '
-           f'split that chose nothing (`bench/curve.py`\'s `TO_CONFIRM`): {", ".join(_CURVE["TO_CONFIRM"]) or "none"}',
+           f'split that chose nothing (`bench/curve.py`\'s `TO_CONFIRM`): {", ".join(_CURVE["TO_CONFIRM"]) or "none"}. '
+           'Kept here but not confirmed there, paired with a start of the same commit on the same CPU (`NOT_CONFIRMED`; '
+           f'both runs are in the quality table): {", ".join(_CURVE["NOT_CONFIRMED"]) or "none"}',
            LEVER_HEADER, lever_rows),
           ('Test-time augmentation', 'the held-out images of a kept lever-split run (`bench/budget.py --keep`) '
            'predicted without TTA, with flip TTA (the default) and with flip and translation TTA of a few pixels '
