@@ -61,8 +61,8 @@ def budget_points(results=RESULTS, split=HELD_OUT) -> list[dict]:
 
 
 def plot_budget(ax, points:list[dict]):
-    "Draw `points` on matplotlib axes `ax`: one line per side and CPU, the cross-fitted flip-TTA score (the latest run
-    of each budget)"
+    """Draw `points` on matplotlib axes `ax`: one line per side and CPU, the cross-fitted flip-TTA score (the latest
+    run of each budget)"""
     lines = {}
     for p in sorted(points, key=lambda p: p['date']): lines.setdefault((p['side'], p['cpu']), {})[p['minutes']] = p
     lines = {k: [v[m] for m in sorted(v)] for k, v in lines.items()}
