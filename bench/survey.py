@@ -7,6 +7,8 @@ as its ONNX export, overlap 0.5, Gaussian blend, flip TTA, into `.npy`:
 - `inprocess_torch`, `inprocess_onnx`: `predict_segy` as today;
 - `dask_1`, `dask_2`: `predict_segy(workers=N)` with the ONNX file (`cores / N` threads each), blocks of `--block`
   inlines, cluster start-up included;
+- `mdio_inprocess_onnx`, `mdio_dask_2`: the same survey ingested into MDIO (`segy_to_mdio`, timed as `mdio_ingest_s`),
+  in process and on 2 workers (with the `.[mdio]` extra; left out without it);
 - the scheduler's per-task overhead: `--tasks` empty tasks on the 2-worker cluster, wall time per task;
 - per-window inference, `--windows` windows of 101x101 (flip TTA) on all cores: torch fp32 (today's CPU path), torch
   bf16 autocast with channels-last, onnxruntime fp32; windows/s and the largest probability difference from fp32.
@@ -108,12 +110,19 @@ def main():
     torch.manual_seed(0)
     save_checkpoint(salt_model('resnet18', pretrained=False), tmp/'run'/'fold0'/'model.pth', score=0.)
     onnx = export_onnx(tmp/'run', tmp/'model.onnx')
+    cases = [('inprocess_onnx', onnx, {}, src), ('inprocess_torch', tmp/'run', {}, src),
+             ('dask_1', onnx, dict(workers=1, block=a.block), src), ('dask_2', onnx, dict(workers=2, block=a.block), src)]
+    ingest_s = None
+    try: from salt_fastai.seismic import segy_to_mdio; import mdio  # noqa: F401  (the .[mdio] extra)
+    except ImportError: print('no multidimio: the MDIO rows are left out', flush=True)
+    else:
+        t0 = time.perf_counter(); store = segy_to_mdio(src, tmp/'survey.mdio'); ingest_s = round(time.perf_counter() - t0, 2)
+        cases += [('mdio_inprocess_onnx', onnx, {}, store), ('mdio_dask_2', onnx, dict(workers=2, block=a.block), store)]
     rows, ref = {}, None
-    for name, run, kw in [('inprocess_onnx', onnx, {}), ('inprocess_torch', tmp/'run', {}),
-                          ('dask_1', onnx, dict(workers=1, block=a.block)), ('dask_2', onnx, dict(workers=2, block=a.block))]:
+    for name, run, kw, survey in cases:
         out = tmp/f'{name}.npy'
         with PeakRSS() as rss:
-            t0 = time.perf_counter(); predict_segy(src, run, out, **kw); dt = time.perf_counter() - t0
+            t0 = time.perf_counter(); predict_segy(survey, run, out, **kw); dt = time.perf_counter() - t0
         p = np.load(out)
         if ref is None: ref = p
         rows[name] = dict(seconds=round(dt, 2), traces_per_s=round(n_traces / dt, 1), rss_client_mb=round(rss.client),
@@ -128,7 +137,7 @@ def main():
     windows = window_paths(tmp/'run', onnx, a.windows)
     figures = dict(windows=windows, traces=n_traces, shape=[a.inlines, a.xlines, a.samples], rows=rows,
                    scaling_2_over_1=round(rows['dask_2']['traces_per_s'] / rows['dask_1']['traces_per_s'], 3),
-                   per_task_overhead_ms=round(per_task_ms, 2), cores=os.cpu_count())
+                   per_task_overhead_ms=round(per_task_ms, 2), cores=os.cpu_count(), mdio_ingest_s=ingest_s)
     print(json.dumps(figures, indent=1))
     record('survey', {k: v for k, v in vars(a).items() if k != 'results'}, figures, results=a.results)
 

@@ -134,10 +134,13 @@ SEGY_BLENDS = ('gaussian', 'mean', 'center') # `seismic.BLENDS`, here so that --
 
 def _segy_args(p):
     p.add_argument('--segy', required=True,
-                   help='the survey: a post-stack SEG-Y file sorted by inline or crossline, or a 2D line')
+                   help='the survey: a post-stack SEG-Y file sorted by inline or crossline, a 2D line, or an MDIO store '
+                        "(pip install 'salt_fastai[mdio]')")
     p.add_argument('--run', required=True,
                    help='run directory written by `train`, one model.pth, or a .onnx file from `export` (no torch)')
-    p.add_argument('--out', required=True, help="file to write: .sgy/.segy (IEEE float, the input's headers) or .npy")
+    p.add_argument('--out', required=True,
+                   help=".sgy/.segy (IEEE float, the input's headers), .npy or .zarr to write; for an MDIO input also "
+                        "a new .mdio store, or the input itself (salt_probability beside amplitude)")
     p.add_argument('--overlap', type=_number(float, low=0), default=0.5,
                    help='fraction of a window shared with the next, below 1 (default: %(default)s)')
     p.add_argument('--blend', choices=SEGY_BLENDS, default='gaussian',
@@ -156,7 +159,7 @@ def _segy_args(p):
                         "(5x the passes; default: an ONNX file's own, else 0)")
     p.add_argument('--batch-size', '--bs', dest='bs', type=_number(int, low=1), default=64,
                    help='windows per batch (default: %(default)s)')
-    p.add_argument('--force', action='store_true', help='overwrite --out if it exists')
+    p.add_argument('--force', action='store_true', help='overwrite --out if it exists (or its salt_probability variable)')
     p.add_argument('--quiet', action='store_true', help='no progress bar')
     d = p.add_mutually_exclusive_group()
     d.add_argument('--workers', type=_number(int, low=1), default=None, metavar='N',
@@ -225,11 +228,12 @@ def salt_parser() -> argparse.ArgumentParser:
     u.add_argument('--message', required=True, help='the submission message on Kaggle')
     u.add_argument('--data', default=None, help='data folder whose sample_submission.csv lists the ids FILE must hold')
     k.add_argument('--out', default='data/tgs', help='folder to unpack into; must not exist yet (default: %(default)s)')
-    _segy_args(sub.add_parser('predict-segy', help='salt probabilities (or 0/1 salt) of a SEG-Y survey, as SEG-Y',
+    _segy_args(sub.add_parser('predict-segy', help='salt probabilities (or 0/1 salt) of a SEG-Y or MDIO survey',
                               description="Predict every inline of a post-stack SEG-Y survey with blended 101x101 "
                                           "windows and write the salt probabilities (0/1 salt with --mask) as IEEE-"
-                                          "float SEG-Y with the survey's headers, or as .npy (needs pip install "
-                                          "'salt_fastai[segy]')."))
+                                          "float SEG-Y with the survey's headers, .npy or Zarr; an MDIO store's "
+                                          "go beside its amplitude (needs pip install 'salt_fastai[segy]', "
+                                          "and 'salt_fastai[mdio]' for MDIO)."))
     return p
 
 # %% ../nbs/08_cli.ipynb #e104146f
@@ -368,7 +372,7 @@ def cmd_export(args):
 
 # %% ../nbs/08_cli.ipynb #5e028621
 def cmd_predict_segy(args):
-    "`salt-fastai predict-segy`: a survey's salt probabilities (or 0/1 salt) as SEG-Y or .npy"
+    "`salt-fastai predict-segy`: a survey's salt probabilities (or 0/1 salt) as SEG-Y, .npy, Zarr or MDIO"
     from salt_fastai.seismic import predict_segy
     out = predict_segy(args.segy, args.run, args.out, overlap=args.overlap, blend=args.blend,
                        both_directions=args.both_directions, mask=args.mask, threshold=args.threshold,

@@ -6,15 +6,17 @@ Docs: https://salt-fastai.github.io/salt_fastai/seismic.html.md"""
 
 # %% ../nbs/07c_seismic.ipynb #5229b2b4
 from __future__ import annotations
-import tempfile
+import os, tempfile
+from contextlib import contextmanager
 from pathlib import Path
 import numpy as np
 from .core import TGS_SIZE, atomic_path
 
 # %% auto #0
-__all__ = ['AMPLITUDE_PERCENTILE', 'BLENDS', 'SURVEY_BLOCK', 'SCHEDULER_TIMEOUT', 'SegyError', 'SegyVolume', 'read_segy',
-           'amplitude_clip', 'to_uint8', 'window_starts', 'predict_section', 'window_borders', 'seam_ratio',
-           'window_predictor', 'dask_client', 'predict_segy', 'plot_section']
+__all__ = ['AMPLITUDE', 'SLAB_BYTES', 'AMPLITUDE_PERCENTILE', 'BLENDS', 'OUTPUTS', 'SALT_VARIABLES', 'SURVEY_BLOCK',
+           'SCHEDULER_TIMEOUT', 'SegyError', 'SegyVolume', 'read_segy', 'segy_to_mdio', 'is_mdio', 'MdioVolume',
+           'read_survey', 'amplitude_clip', 'to_uint8', 'window_starts', 'predict_section', 'window_borders',
+           'seam_ratio', 'window_predictor', 'dask_client', 'predict_segy', 'plot_section']
 
 # %% ../nbs/07c_seismic.ipynb #e1a28073
 def _segyio():
@@ -25,8 +27,10 @@ def _segyio():
 class SegyError(ValueError):
     "A SEG-Y file that cannot be read or written as asked: the message names the file, what is wrong and the fix"
 
+def _first_line(e): return (str(e).strip().splitlines() or [type(e).__name__])[0]
+
 def _open_error(path, e):
-    why = (str(e).splitlines() or [type(e).__name__])[0]
+    why = _first_line(e)
     if 'sorting' in why:
         return SegyError(f"{path}: its traces are not sorted by inline and crossline (a shot gather, or another "
                          f"pre-stack sort?): sort it into a post-stack cube first")
@@ -93,6 +97,11 @@ class SegyVolume:
         if self.line: raise SegyError(f"{self.path}: a 2D line has no crosslines (predict its one section)")
         return np.asarray(self.file.xline[int(self.xlines[k])], dtype=np.float32).T
 
+    def sections(self, axis:int, start:int, stop:int):
+        "Sections `start..stop-1` along `axis` (0: inlines, 1: crosslines), one at a time"
+        get = self.inline if axis == 0 else self.crossline
+        for k in range(start, stop): yield get(k)
+
     def sample_traces(self, n:int=2000) -> np.ndarray:
         "Up to `n` traces evenly spread over the file, float32 `[n, samples]`"
         idx = np.unique(np.linspace(0, self.file.tracecount - 1, min(n, self.file.tracecount)).round().astype(int))
@@ -102,6 +111,147 @@ def read_segy(path, # an inline- or crossline-sorted post-stack SEG-Y file, or a
              ) -> SegyVolume:
     "Open `path` for reading sections (use it in a `with` block, or `close` it)"
     return SegyVolume(path)
+
+# %% ../nbs/07c_seismic.ipynb #b867ace9
+@contextmanager
+def _env(**kw):
+    "Environment variables set for a block (multidimio reads its settings from them when it is called)"
+    old = {k: os.environ.get(k) for k in kw}
+    os.environ.update({k: str(v) for k, v in kw.items()})
+    try: yield
+    finally:
+        for k, v in old.items():
+            if v is None: os.environ.pop(k, None)
+            else: os.environ[k] = v
+
+@contextmanager
+def _atomic_dir(path):
+    "A temporary folder beside `path` to fill; it replaces `path` only if the block succeeds, else it is removed"
+    import shutil
+    path = Path(path)
+    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')); tmp.rmdir()
+    try:
+        yield tmp
+        if path.exists(): # `force`: the old one goes only once the new one is whole
+            old = Path(tempfile.mkdtemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.old'))
+            os.replace(path, old/'x'); os.replace(tmp, path); shutil.rmtree(old)
+        else: os.replace(tmp, path)
+    finally: shutil.rmtree(tmp, ignore_errors=True)
+
+def _mdio():
+    try: import mdio
+    except ImportError: raise ImportError("MDIO stores need multidimio: pip install 'salt_fastai[mdio]'") from None
+    return mdio
+
+def _mdio_spec(iline_byte=189, xline_byte=193, float32=False):
+    "SEG-Y rev 1 with the inline and crossline numbers at these bytes (segyio's), for multidimio"
+    from segy.schema import HeaderField, ScalarType
+    from segy.standards import get_segy_standard
+    spec = get_segy_standard(1.0).customize(trace_header_fields=[
+        HeaderField(name='inline', byte=iline_byte, format='int32'),
+        HeaderField(name='crossline', byte=xline_byte, format='int32')])
+    if float32: spec.trace.data.format = ScalarType.FLOAT32
+    return spec
+
+def segy_to_mdio(src, # a post-stack 3D SEG-Y file
+                 dst, # the MDIO store to write (a folder, e.g. `survey.mdio`)
+                 domain:str='time', # or 'depth': the vertical axis of multidimio's `PostStack3D` template
+                 force:bool=False, # replace `dst`
+                ) -> Path:
+    "Ingest `src` into an MDIO store with multidimio, keeping its text and binary headers for the way back to SEG-Y"
+    mdio, dst = _mdio(), Path(dst)
+    from mdio.builder.template_registry import get_template
+    if domain not in ('time', 'depth'): raise ValueError(f"domain must be 'time' or 'depth', got {domain!r}")
+    if dst.exists() and not force: raise FileExistsError(f"{dst} exists: pass force=True to replace it")
+    if not dst.parent.is_dir(): raise SegyError(f"{dst}: its folder {dst.parent} does not exist: create it first")
+    with read_segy(src) as vol:
+        if vol.line: raise SegyError(f"{vol.path}: a 2D line, and MDIO's post-stack template is a 3D cube")
+    with _atomic_dir(dst) as tmp, _env(MDIO__IMPORT__SAVE_SEGY_FILE_HEADER='true',
+                                       MDIO__IMPORT__CPU_COUNT=1):
+        mdio.segy_to_mdio(segy_spec=_mdio_spec(), mdio_template=get_template(f'PostStack3D{domain.title()}'),
+                          input_path=str(src), output_path=str(tmp), overwrite=True)
+    return dst
+
+# %% ../nbs/07c_seismic.ipynb #36dfc8d8
+AMPLITUDE = 'amplitude' # an MDIO survey's samples
+SLAB_BYTES = 2**28 # at most this many bytes of an MDIO store's sections kept between `inline` (or `crossline`) calls
+
+def is_mdio(path) -> bool:
+    "Whether `path` names a Zarr store (a folder, or a name ending in `.mdio` or `.zarr`) rather than a SEG-Y file"
+    p = Path(path); return p.is_dir() or p.suffix.lower() in ('.mdio', '.zarr')
+
+class MdioVolume:
+    "An MDIO v1 post-stack store (multidimio), read lazily: `SegyVolume`'s sections, a chunk's worth at a time"
+    line = False
+    def __init__(self,
+                 path, # an MDIO store with a 3D `amplitude` (inline, crossline, time or depth)
+                ):
+        mdio, self.path = _mdio(), Path(path)
+        if not self.path.exists(): raise SegyError(f"{self.path}: no such MDIO store")
+        try: ds = mdio.open_mdio(str(self.path))
+        except Exception as e:
+            raise SegyError(f"{self.path}: not an MDIO store ({_first_line(e)}): ingest the survey with "
+                            "segy_to_mdio (or `mdio segy import`)") from None
+        if 'apiVersion' not in ds.attrs or AMPLITUDE not in ds.data_vars:
+            raise SegyError(f"{self.path}: a Zarr store without an MDIO '{AMPLITUDE}' variable (it has "
+                            f"{', '.join(sorted(map(str, ds.data_vars))) or 'none'}): give the store of a survey")
+        amp = ds[AMPLITUDE]
+        if amp.ndim != 3:
+            raise SegyError(f"{self.path}: its '{AMPLITUDE}' has dimensions {amp.dims}: expected a post-stack "
+                            "cube (inline, crossline, time or depth)")
+        self.ds, self.amp, self.sorting, self._slab = ds, amp, 'MDIO', None
+        self.ilines, self.xlines, self.samples = (np.asarray(amp[d].values) for d in amp.dims)
+        self.dt = float(self.samples[1] - self.samples[0])*1000 if len(self.samples) > 1 else 0. # us, as segyio's
+        self.chunks = tuple(amp.encoding.get('chunks', amp.shape))
+
+    shape, __enter__, __exit__ = SegyVolume.shape, SegyVolume.__enter__, SegyVolume.__exit__
+    def __repr__(self):
+        return (f"MdioVolume({self.path.name}: {len(self.ilines)} inlines {self.ilines[0]}-{self.ilines[-1]} x "
+                f"{len(self.xlines)} crosslines {self.xlines[0]}-{self.xlines[-1]} x {len(self.samples)} samples, "
+                f"chunks {self.chunks})")
+    def close(self): self.ds.close(); self._slab = None
+
+    def _read(self, axis, start, stop):
+        "Sections `start:stop` along `axis` as float32 `[n, other, samples]`"
+        sl = [slice(None)]*3; sl[axis] = slice(start, stop)
+        return np.moveaxis(np.asarray(self.amp[tuple(sl)].values, dtype=np.float32), axis, 0)
+
+    def _section(self, axis, k):
+        "Section `k`, read with the next ones of its chunk (as many as fit `SLAB_BYTES`): a chunk is read once"
+        k, s = int(k), self._slab
+        if s is None or s[0] != axis or not s[1] <= k < s[1] + len(s[2]):
+            per = self.shape[1 - axis]*self.shape[2]*4
+            stop = min(k - k % self.chunks[axis] + self.chunks[axis], k + max(1, SLAB_BYTES//per), self.shape[axis])
+            self._slab = s = (axis, k, self._read(axis, k, stop))
+        return s[2][k - s[1]].T
+
+    def inline(self, k:int) -> np.ndarray:
+        "The `k`-th inline as float32 `[samples, xlines]`"
+        return self._section(0, k)
+    def crossline(self, k:int) -> np.ndarray:
+        "The `k`-th crossline as float32 `[samples, ilines]`"
+        return self._section(1, k)
+    def sections(self, axis:int, start:int, stop:int):
+        "Sections `start..stop-1` along `axis` (0: inlines, 1: crosslines), read together"
+        for a in self._read(axis, start, stop): yield a.T
+
+    def sample_traces(self, n:int=2000) -> np.ndarray:
+        "Up to `n` live traces evenly spread over the grid, float32 `[n, samples]`"
+        import xarray as xr
+        live = (np.asarray(self.ds['trace_mask'].values, bool) if 'trace_mask' in self.ds
+                else np.ones(self.shape[:2], bool))
+        flat = np.flatnonzero(live)
+        if not len(flat): raise SegyError(f"{self.path}: no live traces (its trace_mask is all False)")
+        i, j = np.unravel_index(flat[np.unique(np.linspace(0, len(flat) - 1, min(n, len(flat))).round().astype(int))],
+                                live.shape)
+        d = self.amp.dims
+        picked = self.amp.isel({d[0]: xr.DataArray(i, dims='trace'), d[1]: xr.DataArray(j, dims='trace')})
+        return np.asarray(picked.values, dtype=np.float32)
+
+def read_survey(path, # a post-stack SEG-Y file, a 2D line, or an MDIO store
+               ):
+    "Open a survey for reading sections: an `MdioVolume` for an MDIO store, else a `SegyVolume`"
+    return MdioVolume(path) if is_mdio(path) else SegyVolume(path)
 
 # %% ../nbs/07c_seismic.ipynb #fdc55430
 AMPLITUDE_PERCENTILE = 99.5 # of |amplitude|, mapped to 0 and 255
@@ -234,15 +384,23 @@ def window_predictor(run, # a run folder or checkpoint (torch), or an `.onnx` fi
     return (lambda w: predict_folder(w, models, metas, tta=tta, shift=shift, bs=len(w))[0]), {**info, 'shift': shift}
 
 # %% ../nbs/07c_seismic.ipynb #1107a46a
+OUTPUTS = ('.sgy', '.segy', '.npy', '.zarr', '.mdio')
+SALT_VARIABLES = {False: 'salt_probability', True: 'salt_mask'} # what `predict_segy` adds to an MDIO store
+
 def _check_dst(src, dst, force):
-    dst = Path(dst)
-    if dst.suffix.lower() not in ('.sgy', '.segy', '.npy'):
-        raise SegyError(f"{dst}: expected an output file ending in .sgy, .segy or .npy")
-    if not dst.parent.is_dir(): raise SegyError(f"{dst}: its folder {dst.parent} does not exist: create it first")
+    "`dst` as a Path, and whether it is the MDIO input itself (the prediction then goes into it as a variable)"
+    dst, mdio_in = Path(dst), is_mdio(src)
     if dst.exists() and dst.resolve() == Path(src).resolve():
+        if mdio_in: return dst, True
         raise SegyError(f"{dst}: is the input survey; write the prediction to another file")
+    if dst.suffix.lower() not in OUTPUTS:
+        raise SegyError(f"{dst}: expected an output ending in {', '.join(OUTPUTS[:-1])} or {OUTPUTS[-1]}")
+    if dst.suffix.lower() == '.mdio' and not mdio_in:
+        raise SegyError(f"{dst}: an MDIO output needs an MDIO input: ingest {Path(src).name} with segy_to_mdio first, "
+                        "or write .sgy, .npy or .zarr")
+    if not dst.parent.is_dir(): raise SegyError(f"{dst}: its folder {dst.parent} does not exist: create it first")
     if dst.exists() and not force: raise FileExistsError(f"{dst} exists: pass force=True (--force) to overwrite it")
-    return dst
+    return dst, False
 
 def _mask_section(p, threshold, min_size):
     "0/1 salt of a section's probabilities, connected bodies smaller than `min_size` pixels removed"
@@ -286,6 +444,62 @@ def _write_segy(src, tmp, probs, lines, line=False):
             else:
                 for k, xl in enumerate(f.xlines): out.xline[xl] = np.ascontiguousarray(probs[:, k], np.float32)
 
+# %% ../nbs/07c_seismic.ipynb #5ef1d32f
+def _add_variable(store, name, probs, attrs):
+    "`probs` (`amplitude`'s shape) as the variable `name` of the MDIO `store`, with amplitude's chunks and codecs"
+    import xarray as xr, dask.array as da
+    mdio = _mdio()
+    ds = mdio.open_mdio(str(store)); amp = ds[AMPLITUDE]; chunks = amp.encoding['chunks']
+    empty = xr.Variable(amp.dims, da.empty(amp.shape, dtype='float32', chunks=chunks), attrs=attrs)
+    empty.encoding = {'chunks': chunks, 'compressors': amp.encoding.get('compressors'), 'fill_value': np.nan}
+    mdio.to_mdio(xr.Dataset({name: empty}, attrs=ds.attrs), str(store), mode='a', compute=False) # metadata only
+    for i in range(0, amp.shape[0], chunks[0]): # whole chunks: the client never holds more
+        block = np.asarray(probs[i:i+chunks[0]], np.float32)
+        mdio.to_mdio(xr.Dataset({name: (amp.dims, block)}), str(store), mode='r+',
+                     region={amp.dims[0]: slice(i, i + len(block))})
+
+def _drop_variable(store, name):
+    import zarr
+    g = zarr.open_group(str(store), mode='r+')
+    if name in g: del g[name]
+
+def _write_mdio(src, dst, in_place, name, probs, attrs):
+    "Add `name` to the store `src` (`in_place`; on a failure it is removed again), or write `src` + `name` to `dst`"
+    import shutil
+    if in_place:
+        try: _drop_variable(src, name); _add_variable(src, name, probs, attrs)
+        except BaseException: _drop_variable(src, name); raise
+        return
+    with _atomic_dir(dst) as tmp:
+        shutil.copytree(src, tmp); _drop_variable(tmp, name); _add_variable(tmp, name, probs, attrs)
+
+def _write_zarr(dst, probs, vol, name, attrs):
+    "`probs` as the array `name` of a new Zarr group at `dst`, with the survey's line and sample numbers"
+    import zarr
+    with _atomic_dir(dst) as tmp:
+        g = zarr.open_group(str(tmp), mode='w'); g.attrs.update(attrs)
+        dims = ('inline', 'crossline', 'sample')
+        for d, v in zip(dims, (vol.ilines, vol.xlines, vol.samples)): g.create_array(d, data=v, dimension_names=(d,))
+        z = g.create_array(name, shape=probs.shape, dtype='float32', dimension_names=dims, attributes=attrs,
+                           chunks=(min(SURVEY_BLOCK, probs.shape[0]), *probs.shape[1:]))
+        for i in range(0, probs.shape[0], SURVEY_BLOCK): z[i:i+SURVEY_BLOCK] = probs[i:i+SURVEY_BLOCK]
+
+def _mdio_segy(src, dst, probs, lines, work):
+    "`probs` as an IEEE-float SEG-Y with the headers kept in the MDIO store `src`, through multidimio's export"
+    import shutil, zarr
+    copy, name = Path(work)/'export.mdio', SALT_VARIABLES[False] # the store without its samples, `probs` beside
+    shutil.copytree(src, copy, ignore=lambda d, names: ['c'] if Path(d) == Path(src)/AMPLITUDE else [])
+    _drop_variable(copy, name); _add_variable(copy, name, probs, {})
+    g = zarr.open_group(str(copy), mode='r+')
+    g.attrs['attributes'] = {**g.attrs['attributes'], 'defaultVariableName': name} # what multidimio exports
+    h = g['segy_file_header'].attrs.asdict()
+    text, ours = (h['textHeader'].splitlines() + ['']*40)[:40], _text_lines(lines)
+    text[34:34 + len(lines)] = [ours[80*i:80*i + 80].decode('ascii') for i in range(len(lines))]
+    g['segy_file_header'].attrs.update(textHeader='\n'.join(text),
+                                       binaryHeader={**h['binaryHeader'], 'data_sample_format': 5})
+    with _env(MDIO__EXPORT__CPU_COUNT=1):
+        _mdio().mdio_to_segy(_mdio_spec(float32=True), str(copy), str(dst))
+
 # %% ../nbs/07c_seismic.ipynb #6a2a0438
 SURVEY_BLOCK = 8 # sections (inlines, or crosslines) that one Dask task predicts
 SCHEDULER_TIMEOUT = 10 # seconds a `--scheduler` address has to answer
@@ -304,10 +518,9 @@ def _predict_block(start, stop, src, run, store, axis, clip, overlap, blend, bs,
     if threads and Path(run).suffix != '.onnx':
         import torch; torch.set_num_threads(threads)
     predict, _ = _cached_predictor(run, tta, shift, device, threads)
-    with read_segy(src) as vol:
-        get = vol.inline if axis == 0 else vol.crossline
-        block = np.stack([predict_section(predict, to_uint8(get(k), clip), overlap, blend, bs).T
-                          for k in range(start, stop)])
+    with read_survey(src) as vol:
+        block = np.stack([predict_section(predict, to_uint8(s, clip), overlap, blend, bs).T
+                          for s in vol.sections(axis, start, stop)])
     z = zarr.open_array(str(store), mode='r+')
     if axis == 0: z[start:stop] = block
     else: z[:, start:stop] = block.transpose(1, 0, 2)
@@ -359,9 +572,9 @@ def _dask_passes(vol, run, probs, work, clip, kw, both_directions, block, worker
         if cluster is not None: cluster.close()
 
 # %% ../nbs/07c_seismic.ipynb #716e4697
-def predict_segy(src, # an inline- or crossline-sorted post-stack SEG-Y file, or a 2D line
+def predict_segy(src, # an inline- or crossline-sorted post-stack SEG-Y file, a 2D line, or an MDIO store
                  run, # a run folder or checkpoint, or an `.onnx` file from `salt-fastai export`
-                 dst, # the output: `.sgy`/`.segy` (IEEE float, the input's headers) or `.npy`
+                 dst, # `.sgy`/`.segy` (IEEE float, the input's headers), `.npy`, `.zarr`; `.mdio` or `src`
                  overlap:float=0.5, # fraction of a window shared with the next
                  blend:str='gaussian', # one of `BLENDS`
                  both_directions:bool=False, # average the inline pass with a crossline pass
@@ -380,10 +593,17 @@ def predict_segy(src, # an inline- or crossline-sorted post-stack SEG-Y file, or
                  block:int=SURVEY_BLOCK, # sections a Dask task predicts
                 ) -> Path:
     "Predict salt in every section of the survey `src` with `run` and write the volume to `dst`"
-    dst = _check_dst(src, dst, force)
+    dst, in_place = _check_dst(src, dst, force)
     if blend not in BLENDS: raise ValueError(f"blend must be one of {BLENDS}, got {blend!r}")
     window_starts(TGS_SIZE, overlap=overlap) # checks `overlap`
-    with read_segy(src) as vol:
+    with read_survey(src) as vol:
+        name = SALT_VARIABLES[mask]
+        if in_place and name in vol.ds.data_vars and not force:
+            raise FileExistsError(f"{dst} has a '{name}' variable: pass force=True (--force) to replace it")
+        if (isinstance(vol, MdioVolume) and dst.suffix.lower() in ('.sgy', '.segy')
+                and 'segy_file_header' not in vol.ds):
+            raise SegyError(f"{vol.path}: the store keeps no SEG-Y headers to write a SEG-Y with: write .mdio, .zarr "
+                            "or .npy, or ingest the SEG-Y with segy_to_mdio (MDIO__IMPORT__SAVE_SEGY_FILE_HEADER=true)")
         if vol.line and both_directions:
             raise SegyError(f"{vol.path}: a 2D line has no crosslines: predict it without both_directions "
                             "(--both-directions)")
@@ -413,11 +633,16 @@ def predict_segy(src, # an inline- or crossline-sorted post-stack SEG-Y file, or
                      ('INLINE + CROSSLINE PASSES AVERAGED' if both_directions else '2D LINE' if vol.line else
                       'INLINE PASS')
                      + (f", THRESHOLD {t:g} MIN SIZE {ms}" if mask else ''),
-                     "IEEE FLOAT (FORMAT 5), TRACE HEADERS COPIED FROM " + Path(src).name]
-            with atomic_path(dst) as tmp:
-                if dst.suffix.lower() == '.npy':
-                    with open(tmp, 'wb') as fh: np.save(fh, probs)
-                else: _write_segy(vol.path, tmp, probs, lines, vol.line)
+                     "IEEE FLOAT (FORMAT 5), TRACE HEADERS COPIED FROM " + Path(src).name[:40]]
+            attrs = {'long_name': name.replace('_', ' '), 'salt_fastai': lines}
+            if in_place or dst.suffix.lower() == '.mdio': _write_mdio(vol.path, dst, in_place, name, probs, attrs)
+            elif dst.suffix.lower() == '.zarr': _write_zarr(dst, probs, vol, name, attrs)
+            else:
+                with atomic_path(dst) as tmp:
+                    if dst.suffix.lower() == '.npy':
+                        with open(tmp, 'wb') as fh: np.save(fh, probs)
+                    elif isinstance(vol, MdioVolume): _mdio_segy(vol.path, tmp, probs, lines, work)
+                    else: _write_segy(vol.path, tmp, probs, lines, vol.line)
             del probs
     return dst
 

@@ -17,7 +17,7 @@ from .data import rle_encode
 # %% auto #0
 __all__ = ['SALT_KINDS', 'SYNTHETIC_MARKER', 'ricker', 'fold_shift', 'fault_shift', 'unconformity', 'layer_time', 'reflectivity',
            'salt_body', 'boundary_reflection', 'salt_drag', 'section_reflectivity', 'seismic_image',
-           'synthetic_section', 'make_synthetic_tgs', 'synthetic_masks']
+           'synthetic_section', 'make_synthetic_tgs', 'synthetic_masks', 'synthetic_survey']
 
 # %% ../nbs/02_synthetic.ipynb #6363f3a4
 def _ricker_at(dist, # distances from the wavelet's centre in pixels (any shape)
@@ -41,15 +41,15 @@ def _norm(a): return a/(a.std() + 1e-12)
 
 # %% ../nbs/02_synthetic.ipynb #0e814561
 def _smooth_noise(rng:np.random.Generator, # random generator
-                  shape:tuple, # (rows, columns) of the result
+                  shape:tuple, # (rows, columns) of the result, or any number of axes
                   sigma:float|tuple, # Gaussian blur in pixels, one for both axes or (down, across)
                  ) -> np.ndarray:
     "Gaussian noise smoothed by `sigma` (per axis), unit std; large sigmas are smoothed on a coarser grid"
-    sig = np.broadcast_to(np.asarray(sigma, float), 2)
+    sig = np.broadcast_to(np.asarray(sigma, float), len(shape))
     k = np.maximum(1, sig//2).astype(int)
     g = ndi.gaussian_filter(rng.standard_normal([s//j + 4 for s, j in zip(shape, k)]), sig/k, truncate=3)
     if (k > 1).any(): g = ndi.zoom(g, k, order=1, grid_mode=False)
-    return _norm(g[:shape[0], :shape[1]])
+    return _norm(g[tuple(slice(0, s) for s in shape)])
 
 # %% ../nbs/02_synthetic.ipynb #01076de9
 def _grid(size): return np.mgrid[0:size, 0:size].astype(float) # depth z and lateral position x of every pixel
@@ -348,3 +348,43 @@ def synthetic_masks(path, # a dataset written by `make_synthetic_tgs`
     ids = _unique_ids(info['seed'], info['n_train'], info['n_test'])[split_code]
     rng = lambda k: np.random.default_rng([info['seed'], split_code, k])
     return {id_: synthetic_section(rng(k), info['p_salt'], info['p_blank'])[1] for k, id_ in enumerate(ids)}
+
+# %% ../nbs/02_synthetic.ipynb #facce4a8
+def synthetic_survey(rng:np.random.Generator|int, # random generator (or seed): the survey is a function of it
+                     shape:tuple=(40, 200, 200), # inlines, crosslines, samples
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    "A synthetic post-stack survey and its salt: float32 amplitudes, a {0,1} uint8 mask, `[inline, crossline, sample]`"
+    n_il, n_xl, n_s = shape = tuple(int(n) for n in shape)
+    if min(shape) < 8: raise ValueError(f"a survey of at least 8 inlines, crosslines and samples, got {shape}")
+    rng = np.random.default_rng(rng)
+    z, i, j = np.meshgrid(*(np.arange(n, dtype=float) for n in (n_s, n_il, n_xl)), indexing='ij', sparse=True)
+    vol = (n_s, n_il, n_xl) # depth first, as `reflectivity` differences along axis 0
+    ci, cj, lean = rng.uniform(0.25, 0.75)*n_il, rng.uniform(0.3, 0.7)*n_xl, rng.uniform(-0.3, 0.3, 2)
+    di, dj = i - ci - lean[0]*(z - n_s), j - cj - lean[1]*(z - n_s) # from the column's leaning axis
+    radius = np.maximum(rng.uniform(0.08, 0.2)*n_xl + rng.uniform(-0.1, 0.2)*(z - n_s/2), 3)
+    crest = rng.uniform(0.2, 0.55)*n_s + rng.uniform(0.002, 0.01)*(di**2 + dj**2) # a paraboloid
+    phi = np.maximum(np.hypot(di, dj) - radius, crest - z)
+    if rng.random() < 0.5: # a canopy spreading from the crest
+        top, thick, extent = crest.min() + rng.uniform(0, 10), rng.uniform(8, 25), radius.max()*rng.uniform(1.5, 2.5)
+        phi = np.minimum(phi, np.maximum(np.maximum(top - z, z - top - thick), np.hypot(di, dj) - extent))
+    phi = phi + _smooth_noise(rng, vol, 3)*rng.uniform(0.5, 2) # a rough outline
+    salt = phi < 0
+    outside = ndi.distance_transform_edt(~salt)
+    azimuth, wl = rng.uniform(0, np.pi), rng.uniform(80, 400)
+    dips = np.tan(np.deg2rad(rng.normal(0, 8, 2)))
+    geo_time = (z + dips[0]*(i - n_il/2) + dips[1]*(j - n_xl/2)
+                + rng.uniform(0, 0.1)*wl*np.sin(2*np.pi*(i*np.cos(azimuth) + j*np.sin(azimuth))/wl + rng.uniform(0, 7))
+                + _smooth_noise(rng, vol, rng.uniform(8, 25))*rng.uniform(0, 4) # a warp
+                + rng.uniform(0, 10)*np.exp(-outside/rng.uniform(5, 20))*~salt) # drag against the salt
+    wavelength = np.exp(rng.uniform(np.log(6), np.log(16)))
+    refl = _norm(reflectivity(rng, geo_time, wavelength*rng.uniform(0.15, 0.5)))
+    refl += _norm(ndi.gaussian_filter(rng.standard_normal(vol), (0.5, 1, 1)))*rng.uniform(0.05, 0.6) # chaotic part
+    refl = np.where(salt, _smooth_noise(rng, vol, (2, 4, 4))*rng.uniform(0.05, 0.3), refl)
+    amp = ndi.convolve1d(refl, ricker(wavelength), axis=0, mode='reflect')
+    signed = np.where(salt, 0.5 - ndi.distance_transform_edt(salt), outside - 0.5) # negative inside the salt
+    grad = np.gradient(ndi.gaussian_filter(signed, 1.))
+    up = -grad[0]/np.maximum(np.sqrt(sum(g**2 for g in grad)), 1e-6) # as `boundary_reflection`, in 3D
+    amp += rng.uniform(3, 5)*amp.std()*np.where(up >= 0, 0.3 + 0.7*up, 0.3 + up)*_ricker_at(signed, wavelength)
+    amp += rng.standard_normal(vol)*amp.std()*rng.uniform(0.02, 0.1)
+    return ((1000*_norm(amp)).transpose(1, 2, 0).astype(np.float32),
+            np.ascontiguousarray(salt.transpose(1, 2, 0), dtype=np.uint8))

@@ -73,6 +73,28 @@ def test_bad_inputs(trained, tmp_path):
         assert sorted(tmp_path.rglob('*')) == before, why
     assert (tmp_path/'exists.sgy').read_bytes() == b'mine'
 
+def test_bad_mdio_inputs(trained, tmp_path):
+    "MDIO and Zarr inputs and outputs each bad in one way: exit code 2, one line naming it and the fix, nothing written"
+    pytest.importorskip('mdio', reason="MDIO stores need multidimio: pip install -e '.[dev]' (or '.[mdio]')")
+    import shutil, zarr
+    from salt_fastai.seismic import segy_to_mdio
+    store, run = segy_to_mdio(DATA/'f3.sgy', tmp_path/'f3.mdio'), trained/'run'
+    shutil.copytree(store, tmp_path/'noamp.mdio'); shutil.rmtree(tmp_path/'noamp.mdio'/'amplitude')
+    zarr.open_group(str(tmp_path/'other.zarr'), mode='w').create_array('foo', shape=(3,), dtype='f4')
+    cli('predict-segy', '--segy', store, '--run', run, '--out', store, '--quiet')  # salt_probability beside amplitude
+    cases = [(tmp_path/'noamp.mdio', tmp_path/'o.npy', "noamp.mdio: a Zarr store without an MDIO 'amplitude' variable"),
+             (tmp_path/'other.zarr', tmp_path/'o.npy', 'other.zarr: not an MDIO store'),
+             (tmp_path/'nope.mdio', tmp_path/'o.npy', 'nope.mdio: no such MDIO store'),
+             (DATA/'f3.sgy', tmp_path/'o.mdio', 'o.mdio: an MDIO output needs an MDIO input: ingest f3.sgy'),
+             (store, store, "f3.mdio has a 'salt_probability' variable: pass force=True (--force)"),
+             (store, tmp_path/'o.txt', 'o.txt: expected an output ending in .sgy, .segy, .npy, .zarr or .mdio')]
+    for src, out, why in cases:
+        before = {p: p.stat().st_mtime_ns for p in tmp_path.rglob('*')}
+        res = cli('predict-segy', '--segy', src, '--run', run, '--out', out, '--quiet', check=False)
+        lines = res.stderr.strip().splitlines()
+        assert res.returncode == 2 and len(lines) == 1 and why in lines[0], (why, res.stderr)
+        assert {p: p.stat().st_mtime_ns for p in tmp_path.rglob('*')} == before, why
+
 def write_line(path, amp, first_cdp=1001):
     "A 2D line: `amp` `[samples, traces]` as traces with a CDP number each and no inline/crossline geometry"
     spec = segyio.spec()

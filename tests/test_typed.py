@@ -1,8 +1,9 @@
 """Every command line of the README's "Use it on your data" and of the CLI page's examples, run as a user types it:
 the line itself through a shell, in a fresh folder, with nothing added (no `--quiet`), once with stdout and stderr a
 terminal (a pseudo-terminal, where the progress bars draw) and once through a pipe. The README's placeholders (`DIR`,
-`RUN`, `MINUTES`, `MSG`, `survey.sgy`) become real paths and values; every other word is the page's. Kaggle is a
-fake `kaggle` package (no network here), and `survey.sgy` is the F3 crop of segyio's test data."""
+`RUN`, `MINUTES`, `MSG`, `survey.sgy`, `survey.mdio`) become real paths and values; every other word is the page's.
+Kaggle is a fake `kaggle` package (no network here), `survey.sgy` is the F3 crop of segyio's test data and
+`survey.mdio` its MDIO store (`seismic.segy_to_mdio`)."""
 import json, os, pty, re, select, shutil, signal, subprocess, sys, time
 from pathlib import Path
 import pytest
@@ -31,7 +32,7 @@ CLI_CMDS = page_commands(ROOT/'nbs'/'08_cli.ipynb', 'The forms below are stable'
 def test_pages_have_the_commands():
     "The lists this file runs are the pages' (so a new command on a page is run here, or this test says so)"
     assert [c.split()[1] for c in README_CMDS] == ['train', 'predict', 'export', 'predict', 'predict-segy', 'predict-segy',
-                                                   'download', 'submit', '--help'], README_CMDS
+                                                   'predict-segy', 'predict-segy', 'download', 'submit', '--help'], README_CMDS
     assert [c.split()[1] for c in CLI_CMDS] == ['synth', 'train', 'predict', 'export', 'predict', 'demo', 'download',
                                                 '--version'], CLI_CMDS
     assert not any('--quiet' in c for c in README_CMDS + CLI_CMDS)
@@ -114,6 +115,9 @@ def test_readme_as_typed(tty, tmp_path, kaggle_env):
     subprocess.run(['salt-fastai', 'synth', '--out', str(tmp_path/'comp'), '--n-train', '60', '--n-test', '12', '--seed', '4'],
                    check=True, capture_output=True)
     os.symlink(_survey(), tmp_path/'survey.sgy')
+    pytest.importorskip('mdio', reason="the MDIO lines need multidimio: pip install -e '.[dev]' (or '.[mdio]')")
+    from salt_fastai.seismic import segy_to_mdio
+    segy_to_mdio(_survey(), tmp_path/'survey.mdio')
     values = {'DIR': 'comp', 'RUN': 'run', 'MINUTES': '0.5', 'MSG': 'first', 'survey.sgy': 'survey.sgy'}
     for cmd in README_CMDS:
         typed = re.sub(r'\b(DIR|RUN|MINUTES|MSG)\b', lambda m: values[m.group(1)], cmd)
@@ -128,4 +132,11 @@ def test_readme_as_typed(tty, tmp_path, kaggle_env):
     import numpy as np
     one, dask = (segyio.tools.cube(str(tmp_path/n)) for n in ('salt.sgy', 'salt_dask.sgy'))
     assert np.abs(one - dask).max() <= 1e-5  # the Dask cluster's survey is the in-process one
+    import mdio  # the MDIO store's probabilities (2 processes), beside its amplitude, are the SEG-Y route's
+    ds = mdio.open_mdio(str(tmp_path/'survey.mdio'))
+    assert ds['salt_probability'].dims == ds['amplitude'].dims
+    assert np.abs(ds['salt_probability'].values - one).max() <= 1e-5
+    with segyio.open(_survey()) as f, segyio.open(tmp_path/'salt_mdio.sgy') as g:  # and back to SEG-Y
+        assert [dict(h) for h in g.header] == [dict(h) for h in f.header]
+        assert np.abs(segyio.tools.cube(g) - one).max() <= 1e-5
     assert Path(kaggle_env['FAKE_SUBMITTED']).read_text().startswith('tgs-salt-identification-challenge|first|')
