@@ -2,7 +2,7 @@
 
 A synthetic post-stack survey (`--inlines` x `--xlines` x `--samples`, built from `synthetic_section`s, written with
 segyio) is predicted with a resnet18 run (untrained: speed does not depend on the weights) as a torch run folder and
-as its ONNX export, overlap 0.5, Gaussian blend, flip TTA, into `.npy`:
+as its ONNX export, `predict_segy`'s default overlap (`seismic.OVERLAP`), Gaussian blend, flip TTA, into `.npy`:
 
 - `inprocess_torch`, `inprocess_onnx`: `predict_segy` as today;
 - `dask_1`, `dask_2`: `predict_segy(workers=N)` with the ONNX file (`cores / N` threads each), blocks of `--block`
@@ -52,6 +52,8 @@ def make_survey(path, n_il, n_xl, n_s, seed=0):
     cube = np.stack([(synthetic_section(seed + k, p_salt=1, p_blank=0, size=side)[0][:n_s, :n_xl].T.astype(np.float32)
                       - 128) * 30 for k in range(n_il)])
     segyio.tools.from_array(str(path), np.ascontiguousarray(cube), format=5, dt=4000)
+    with segyio.open(str(path), 'r+') as f:  # segyio writes a coordinate scalar of 0, which multidimio refuses
+        for i in range(f.tracecount): f.header[i] = {segyio.TraceField.SourceGroupScalar: 1}
     return path
 
 
@@ -102,7 +104,7 @@ def main():
     import torch
     from salt_fastai.model import salt_model, save_checkpoint
     from salt_fastai.export import export_onnx
-    from salt_fastai.seismic import predict_segy, dask_client
+    from salt_fastai.seismic import OVERLAP, predict_segy, dask_client
 
     tmp = Path(tempfile.mkdtemp())
     src = make_survey(tmp/'survey.sgy', a.inlines, a.xlines, a.samples)
@@ -137,7 +139,8 @@ def main():
     windows = window_paths(tmp/'run', onnx, a.windows)
     figures = dict(windows=windows, traces=n_traces, shape=[a.inlines, a.xlines, a.samples], rows=rows,
                    scaling_2_over_1=round(rows['dask_2']['traces_per_s'] / rows['dask_1']['traces_per_s'], 3),
-                   per_task_overhead_ms=round(per_task_ms, 2), cores=os.cpu_count(), mdio_ingest_s=ingest_s)
+                   per_task_overhead_ms=round(per_task_ms, 2), cores=os.cpu_count(), mdio_ingest_s=ingest_s,
+                   overlap=OVERLAP)
     print(json.dumps(figures, indent=1))
     record('survey', {k: v for k, v in vars(a).items() if k != 'results'}, figures, results=a.results)
 

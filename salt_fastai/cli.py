@@ -13,10 +13,10 @@ _STARTED = time.time() # `train --minutes` counts from the command's start, impo
 
 
 # %% auto #0
-__all__ = ['RECIPE_NAMES', 'AUG_NAMES', 'OPT_NAMES', 'SEGY_BLENDS', 'RUN_CONFIG_SKIP', 'FIGURE_SECONDS', 'KAGGLE_COMPETITION',
-           'COMMANDS', 'SaltArgumentParser', 'salt_parser', 'config_args', 'cmd_train', 'cmd_predict', 'cmd_export',
-           'cmd_predict_segy', 'cmd_synth', 'demo_test_score', 'cmd_demo', 'unpack_bundle', 'cmd_download',
-           'cmd_submit', 'error_line', 'main']
+__all__ = ['RECIPE_NAMES', 'AUG_NAMES', 'OPT_NAMES', 'SEGY_BLENDS', 'SEGY_OVERLAP', 'RUN_CONFIG_SKIP', 'FIGURE_SECONDS',
+           'KAGGLE_COMPETITION', 'COMMANDS', 'SaltArgumentParser', 'salt_parser', 'config_args', 'cmd_train',
+           'cmd_predict', 'cmd_export', 'cmd_predict_segy', 'cmd_synth', 'demo_test_score', 'cmd_demo', 'unpack_bundle',
+           'cmd_download', 'cmd_submit', 'error_line', 'main']
 
 # %% ../nbs/08_cli.ipynb #7bc4df57
 def _number(kind, low=None, above=None, high=None):
@@ -131,6 +131,7 @@ def _predict_args(p, data_required=True):
 
 # %% ../nbs/08_cli.ipynb #b9b21eae
 SEGY_BLENDS = ('gaussian', 'mean', 'center') # `seismic.BLENDS`, here so that --help imports no numpy
+SEGY_OVERLAP = 0.25 # `seismic.OVERLAP`
 
 def _segy_args(p):
     p.add_argument('--segy', required=True,
@@ -141,7 +142,7 @@ def _segy_args(p):
     p.add_argument('--out', required=True,
                    help=".sgy/.segy (IEEE float, the input's headers), .npy or .zarr to write; for an MDIO input also "
                         "a new .mdio store, or the input itself (salt_probability beside amplitude)")
-    p.add_argument('--overlap', type=_number(float, low=0), default=0.5,
+    p.add_argument('--overlap', type=_number(float, low=0), default=SEGY_OVERLAP,
                    help='fraction of a window shared with the next, below 1 (default: %(default)s)')
     p.add_argument('--blend', choices=SEGY_BLENDS, default='gaussian',
                    help='how overlapping windows are combined (default: %(default)s)')

@@ -13,7 +13,7 @@ import numpy as np
 from .core import TGS_SIZE, atomic_path
 
 # %% auto #0
-__all__ = ['AMPLITUDE', 'SLAB_BYTES', 'AMPLITUDE_PERCENTILE', 'BLENDS', 'OUTPUTS', 'SALT_VARIABLES', 'SURVEY_BLOCK',
+__all__ = ['AMPLITUDE', 'SLAB_BYTES', 'AMPLITUDE_PERCENTILE', 'BLENDS', 'OVERLAP', 'OUTPUTS', 'SALT_VARIABLES', 'SURVEY_BLOCK',
            'SCHEDULER_TIMEOUT', 'SegyError', 'SegyVolume', 'read_segy', 'segy_to_mdio', 'is_mdio', 'MdioVolume',
            'read_survey', 'amplitude_clip', 'to_uint8', 'window_starts', 'predict_section', 'window_borders',
            'seam_ratio', 'window_predictor', 'dask_client', 'predict_segy', 'plot_section']
@@ -168,8 +168,13 @@ def segy_to_mdio(src, # a post-stack 3D SEG-Y file
         if vol.line: raise SegyError(f"{vol.path}: a 2D line, and MDIO's post-stack template is a 3D cube")
     with _atomic_dir(dst) as tmp, _env(MDIO__IMPORT__SAVE_SEGY_FILE_HEADER='true',
                                        MDIO__IMPORT__CPU_COUNT=1):
-        mdio.segy_to_mdio(segy_spec=_mdio_spec(), mdio_template=get_template(f'PostStack3D{domain.title()}'),
-                          input_path=str(src), output_path=str(tmp), overwrite=True)
+        try:
+            mdio.segy_to_mdio(segy_spec=_mdio_spec(), mdio_template=get_template(f'PostStack3D{domain.title()}'),
+                              input_path=str(src), output_path=str(tmp), overwrite=True)
+        except ValueError as e:
+            if 'coordinate scalar' not in str(e): raise
+            raise SegyError(f"{src}: {_first_line(e)} (trace header bytes 71-72): multidimio takes 1, 10, 100, 1000 or "
+                            "10000, or their negatives; set it in every trace header (segyio) and ingest again") from None
     return dst
 
 # %% ../nbs/07c_seismic.ipynb #36dfc8d8
@@ -275,10 +280,11 @@ def to_uint8(section:np.ndarray, # amplitudes, any shape
 
 # %% ../nbs/07c_seismic.ipynb #efecebb9
 BLENDS = ('gaussian', 'mean', 'center')
+OVERLAP = 0.25 # the default: the IoU and seams of 0.5 at half the windows (bench/results/survey_iou.json, seams.json)
 
 def window_starts(n:int, # length of the axis (at least `window`)
                   window:int=TGS_SIZE, # side of a window
-                  overlap:float=0.5, # fraction of a window shared with the next, in [0, 1)
+                  overlap:float=OVERLAP, # fraction of a window shared with the next, in [0, 1)
                  ) -> np.ndarray:
     "Starts of windows covering `0..n`, `window*(1-overlap)` apart, the last one ending at `n`"
     if not 0 <= overlap < 1: raise ValueError(f"overlap must be in [0, 1), got {overlap}")
@@ -308,7 +314,7 @@ def _axis_weights(starts, window, blend, n):
 # %% ../nbs/07c_seismic.ipynb #287222a6
 def predict_section(predict, # uint8 windows `[N, window, window]` -> probabilities `[N, window, window]`
                     section:np.ndarray, # uint8 `[samples, traces]`, any size
-                    overlap:float=0.5, # fraction of a window shared with the next
+                    overlap:float=OVERLAP, # fraction of a window shared with the next
                     blend:str='gaussian', # one of `BLENDS`
                     bs:int=64, # windows per call of `predict`
                     window:int=TGS_SIZE, # side of the windows
@@ -334,14 +340,14 @@ def predict_section(predict, # uint8 windows `[N, window, window]` -> probabilit
 
 # %% ../nbs/07c_seismic.ipynb #64edd297
 def window_borders(n:int, # length of the axis
-                   window:int=TGS_SIZE, overlap:float=0.5, blend:str='gaussian'):
+                   window:int=TGS_SIZE, overlap:float=OVERLAP, blend:str='gaussian'):
     "Positions `i` where a window's weight may jump, between pixels `i-1` and `i` (a window's start, end or hand-over)"
     s = window_starts(n, window, overlap)
     b = _center_cuts(s, window) if blend == 'center' else np.r_[s, s + window]
     return np.unique(b[(b > 0) & (b < n)])
 
 def seam_ratio(probs:np.ndarray, # `predict_section`'s output, at least a window on each side
-               overlap:float=0.5, blend:str='gaussian', # as given to `predict_section`
+               overlap:float=OVERLAP, blend:str='gaussian', # as given to `predict_section`
                window:int=TGS_SIZE) -> float:
     "Mean jump of `probs` between neighbours across `window_borders`, over the mean jump between other neighbours"
     across, other = [], []
@@ -575,7 +581,7 @@ def _dask_passes(vol, run, probs, work, clip, kw, both_directions, block, worker
 def predict_segy(src, # an inline- or crossline-sorted post-stack SEG-Y file, a 2D line, or an MDIO store
                  run, # a run folder or checkpoint, or an `.onnx` file from `salt-fastai export`
                  dst, # `.sgy`/`.segy` (IEEE float, the input's headers), `.npy`, `.zarr`; `.mdio` or `src`
-                 overlap:float=0.5, # fraction of a window shared with the next
+                 overlap:float=OVERLAP, # fraction of a window shared with the next
                  blend:str='gaussian', # one of `BLENDS`
                  both_directions:bool=False, # average the inline pass with a crossline pass
                  mask:bool=False, # write 0/1 salt (the run's threshold and minimum size) instead of probabilities
