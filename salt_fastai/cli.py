@@ -135,8 +135,8 @@ SEGY_OVERLAP = 0.25 # `seismic.OVERLAP`
 
 def _segy_args(p):
     p.add_argument('--segy', required=True,
-                   help='the survey: a post-stack SEG-Y file sorted by inline or crossline, a 2D line, or an MDIO store '
-                        "(pip install 'salt_fastai[mdio]')")
+                   help='the survey: a post-stack SEG-Y file sorted by inline or crossline, a 2D line, or an MDIO '
+                        "store (pip install 'salt_fastai[mdio]')")
     p.add_argument('--run', required=True,
                    help='run directory written by `train`, one model.pth, or a .onnx file from `export` (no torch)')
     p.add_argument('--out', required=True,
@@ -160,7 +160,8 @@ def _segy_args(p):
                         "(5x the passes; default: an ONNX file's own, else 0)")
     p.add_argument('--batch-size', '--bs', dest='bs', type=_number(int, low=1), default=64,
                    help='windows per batch (default: %(default)s)')
-    p.add_argument('--force', action='store_true', help='overwrite --out if it exists (or its salt_probability variable)')
+    p.add_argument('--force', action='store_true',
+                   help='overwrite --out if it exists (or its salt_probability variable)')
     p.add_argument('--quiet', action='store_true', help='no progress bar')
     d = p.add_mutually_exclusive_group()
     d.add_argument('--workers', type=_number(int, low=1), default=None, metavar='N',

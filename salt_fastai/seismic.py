@@ -173,8 +173,8 @@ def segy_to_mdio(src, # a post-stack 3D SEG-Y file
                               input_path=str(src), output_path=str(tmp), overwrite=True)
         except ValueError as e:
             if 'coordinate scalar' not in str(e): raise
-            raise SegyError(f"{src}: {_first_line(e)} (trace header bytes 71-72): multidimio takes 1, 10, 100, 1000 or "
-                            "10000, or their negatives; set it in every trace header (segyio) and ingest again") from None
+            raise SegyError(f"{src}: {_first_line(e)} (trace header bytes 71-72): multidimio takes 1, 10, 100, 1000 "
+                            "or 10000, or their negatives: set it in the headers (segyio), ingest again") from None
     return dst
 
 # %% ../nbs/07c_seismic.ipynb #36dfc8d8

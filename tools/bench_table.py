@@ -166,10 +166,18 @@ def row_survey(r):
             f"{f['per_task_overhead_ms']:.1f} ms a task; worker peak {rows['dask_2']['rss_worker_mb']} MB"]
 
 
+def row_survey_iou(r):
+    rt = r['figures']['routes']; a, b = rt['onnx, overlap 0.25, inlines, TTA'], rt['onnx, overlap 0.5, inlines, TTA']
+    both = rt['onnx, overlap 0.5, both directions, TTA']
+    return [f"a labelled synthetic survey, {r['figures']['traces']:,} traces, resnet18 (onnxruntime, flip TTA)",
+            'overlap 0.25', 'overlap 0.5', f"{a['traces_per_s']:.0f} vs {b['traces_per_s']:.0f} traces/s at IoU "
+            f"{a['iou']:.3f} vs {b['iou']:.3f}; both directions {both['iou']:.3f} at {both['traces_per_s']:.0f}"]
+
+
 SPEED = [('losses.json', row_losses), ('metrics.json', row_metrics), ('model.json', row_model),
          ('optim.json', row_optim), ('amp.json', row_amp), ('onnx.json', row_onnx), ('compile.json', row_compile),
          ('encoders.json', row_encoders), ('seams.json', row_seams_speed), ('step.json', row_step),
-         ('survey.json', row_survey)]
+         ('survey.json', row_survey), ('survey_iou.json', row_survey_iou)]
 
 
 # --- quality at equal CPU time
