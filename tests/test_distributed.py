@@ -81,6 +81,6 @@ def test_kill_and_resume(synth, tmp_path):
     epoch = torch.load(fold/'last.pth', weights_only=True)['epoch']
     r = subprocess.run(_train_cmd(synth, out), capture_output=True, text=True, timeout=600, env=ENV)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    hist = pd.read_csv(fold/'history.csv')
+    hist = pd.read_csv(fold/'history.csv', float_precision='round_trip')
     assert hist.epoch.tolist() == [0, 1, 2] and epoch < 2, (hist, epoch)  # every epoch once, by rank 0
     check_best(fold)  # model.pth's score is result.json's and the best logged one

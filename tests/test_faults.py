@@ -27,14 +27,14 @@ def _lost_score(fold):
     if not (fold/'model.pth').exists() or not (fold/'last.pth').exists(): return None # no last.pth: trained afresh
     score, best = _saved_score(fold/'model.pth'), torch.load(fold/'last.pth', weights_only=True)['best']
     if score <= best: return None
-    logged = pd.read_csv(fold/'history.csv').tgs_score.tolist()
+    logged = pd.read_csv(fold/'history.csv', float_precision='round_trip').tgs_score.tolist()
     assert score in logged, (score, logged)  # the epoch's row is written before its checkpoint
     return score
 
 def check_best(fold, lost=()):
     """A finished fold's best score: `model.pth`'s is `result.json`'s, and it is the best `tgs_score` of
     `history.csv` (the validated average's with `--ema`), or a `lost` score of an epoch a kill took out of the log"""
-    hist = pd.read_csv(fold/'history.csv')
+    hist = pd.read_csv(fold/'history.csv', float_precision='round_trip')
     best = max([*hist.tgs_score, *lost])
     res = json.loads((fold/'result.json').read_text())
     saved = _saved_score(fold/'model.pth')
@@ -79,7 +79,7 @@ def test_sigkill_then_resume(small, tmp_path, extra):
     assert r.stderr == '', r.stderr
     res = json.loads((fold/'result.json').read_text())
     assert res['epochs'] == EPOCHS and 0 <= res['score'] <= 1
-    hist = pd.read_csv(fold/'history.csv')
+    hist = pd.read_csv(fold/'history.csv', float_precision='round_trip')
     assert hist.epoch.tolist() == list(range(EPOCHS)), hist  # one row per epoch, however often it was killed
     from salt_fastai.model import load_checkpoint
     model, meta = load_checkpoint(fold/'model.pth')
@@ -115,7 +115,7 @@ def test_changed_arguments_are_refused(small, tmp_path):
 def check_best_catches_a_wrong_best(good, tmp_path):
     "`check_best` fails finished fold `good` once its best score is changed in any of the three files (on copies)"
     import shutil
-    hist = pd.read_csv(good/'history.csv')
+    hist = pd.read_csv(good/'history.csv', float_precision='round_trip')
     best = float(hist.tgs_score.max())
     def history(edit): return lambda f: edit(hist.copy()).to_csv(f/'history.csv', index=False)
     def other_best(h): h.loc[h.tgs_score.idxmin(), 'tgs_score'] = best + 0.01; return h  # another epoch was better
