@@ -13,7 +13,7 @@ host sync costs nothing (the host computes), so the gap there is the subclasses'
 
     python bench/bench_step.py            # writes bench/results/step.json
 """
-import argparse, statistics, tempfile, time
+import argparse, shutil, statistics, tempfile, time
 from pathlib import Path
 
 import torch
@@ -77,6 +77,7 @@ def main():
     figures['threads'] = torch.get_num_threads()
     print(figures)
     record('step', {k: v for k, v in vars(a).items() if k != 'results'}, figures, results=a.results)
+    shutil.rmtree(tmp)
 
 
 if __name__ == '__main__':

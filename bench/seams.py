@@ -26,6 +26,7 @@ import numpy as np
 from importlib.metadata import version
 
 from hardware import ROOT, hardware_str, record, results_option  # bench/hardware.py
+from runs import iou, run_options, synthetic_run  # bench/runs.py
 
 METHODS = {'gaussian, overlap 0.5': (0.5, 'gaussian'), 'gaussian, overlap 0.25': (0.25, 'gaussian'),
            'no overlap': (0., 'mean'), 'centre crops, overlap 0.5': (0.5, 'center')}
@@ -43,11 +44,6 @@ def wide_section(seed=0, samples=400, traces=1000, scale=30., salt_part=0.3, wav
     t = layer_time(rng, size) + salt_drag(rng, salt)
     amp = seismic_image(rng, section_reflectivity(rng, t, wavelength, salt), wavelength, salt)
     return amp[:samples, :traces].astype(np.float32), salt[:samples, :traces].astype(np.uint8)
-
-
-def iou(pred, true):
-    union = np.logical_or(pred, true).sum()
-    return float(np.logical_and(pred, true).sum()/union) if union else 1.
 
 
 MEASURE = """
@@ -77,10 +73,7 @@ def measure(src, run, dst, bs, predict=True, threads=None):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('--run', default=None, help='a trained run folder (default: train one on synthetic images)')
-    p.add_argument('--arch', default='resnet18', help='encoder of the trained run (default: %(default)s)')
-    p.add_argument('--epochs', type=int, default=8, help='epochs of the trained run (default: %(default)s)')
-    p.add_argument('--n-train', type=int, default=400, help='synthetic training images (default: %(default)s)')
+    run_options(p)
     p.add_argument('--samples', type=int, default=400, help='samples (rows) of the section (default: %(default)s)')
     p.add_argument('--traces', type=int, default=1000, help='traces (columns) of the section (default: %(default)s)')
     p.add_argument('--seed', type=int, default=0, help='seed of the section (default: %(default)s)')
@@ -96,16 +89,7 @@ def main():
     print(hardware_str(), flush=True)
     with tempfile.TemporaryDirectory(prefix='salt_bench_seams_') as tmp:
         tmp = Path(tmp)
-        run = Path(a.run) if a.run else tmp/'run'
-        t0 = time.time()
-        if not a.run:
-            from salt_fastai.synthetic import make_synthetic_tgs
-            from salt_fastai.train import train_fold
-            make_synthetic_tgs(tmp/'data', n_train=a.n_train, n_test=0, seed=1)
-            train_fold(tmp/'data', arch=a.arch, epochs=a.epochs, out=run, quiet=True)
-        train_s = time.time() - t0
-        info = json.loads((run/'threshold.json').read_text()) if (run/'threshold.json').exists() else {}
-        threshold = info.get('threshold', 0.5)
+        run, train_s, threshold = synthetic_run(a, tmp)
         amp, true = wide_section(a.seed, a.samples, a.traces)
         src = tmp/'section.sgy'
         segyio.tools.from_array(str(src), np.ascontiguousarray(amp.T[None]), format=5, dt=4000)

@@ -4,11 +4,14 @@ A synthetic post-stack survey (`--inlines` x `--xlines` x `--samples`, built fro
 segyio) is predicted with a resnet18 run (untrained: speed does not depend on the weights) as a torch run folder and
 as its ONNX export, `predict_segy`'s default overlap (`seismic.OVERLAP`), Gaussian blend, flip TTA, into `.npy`:
 
-- `inprocess_torch`, `inprocess_onnx`: `predict_segy` as today;
+- `inprocess_onnx`, `inprocess_torch` (the run folder at `window_predictor`'s default: bf16 autocast and
+  channels-last where the CPU has native bf16), `inprocess_torch_fp32` (`autocast=False`): `predict_segy` in process;
 - `dask_1`, `dask_2`: `predict_segy(workers=N)` with the ONNX file (`cores / N` threads each), blocks of `--block`
-  inlines, cluster start-up included;
+  inlines, cluster start-up included; `dask_2_torch` the run folder on 2 workers;
 - `mdio_inprocess_onnx`, `mdio_dask_2`: the same survey ingested into MDIO (`segy_to_mdio`, timed as `mdio_ingest_s`),
   in process and on 2 workers (with the `.[mdio]` extra; left out without it);
+- the same 2-worker routes (SEG-Y and MDIO) on a survey `--grow` times as many inlines, for each worker's peak memory
+  as the survey grows (`rss_growth`: its worker peak over the small survey's);
 - the scheduler's per-task overhead: `--tasks` empty tasks on the 2-worker cluster, wall time per task;
 - per-window inference, `--windows` windows of 101x101 (flip TTA) on all cores: torch fp32 (today's CPU path), torch
   bf16 autocast with channels-last, onnxruntime fp32; windows/s and the largest probability difference from fp32.
@@ -99,9 +102,10 @@ def main():
     ap.add_argument('--block', type=int, default=4)
     ap.add_argument('--tasks', type=int, default=200)
     ap.add_argument('--windows', type=int, default=512)
+    ap.add_argument('--grow', type=int, default=10, help='the large survey has this many times the inlines (0: none)')
     results_option(ap)
     a = ap.parse_args()
-    import torch
+    import shutil, torch
     from salt_fastai.model import salt_model, save_checkpoint
     from salt_fastai.export import export_onnx
     from salt_fastai.seismic import OVERLAP, predict_segy, dask_client
@@ -112,23 +116,32 @@ def main():
     torch.manual_seed(0)
     save_checkpoint(salt_model('resnet18', pretrained=False), tmp/'run'/'fold0'/'model.pth', score=0.)
     onnx = export_onnx(tmp/'run', tmp/'model.onnx')
+    big = make_survey(tmp/'big.sgy', a.inlines * a.grow, a.xlines, a.samples) if a.grow else None
+    two = dict(workers=2, block=a.block)
     cases = [('inprocess_onnx', onnx, {}, src), ('inprocess_torch', tmp/'run', {}, src),
-             ('dask_1', onnx, dict(workers=1, block=a.block), src), ('dask_2', onnx, dict(workers=2, block=a.block), src)]
+             ('inprocess_torch_fp32', tmp/'run', dict(autocast=False), src),
+             ('dask_1', onnx, dict(workers=1, block=a.block), src), ('dask_2', onnx, two, src),
+             ('dask_2_torch', tmp/'run', two, src)] + ([(f'dask_2_x{a.grow}', onnx, two, big)] if big else [])
     ingest_s = None
     try: from salt_fastai.seismic import segy_to_mdio; import mdio  # noqa: F401  (the .[mdio] extra)
     except ImportError: print('no multidimio: the MDIO rows are left out', flush=True)
     else:
         t0 = time.perf_counter(); store = segy_to_mdio(src, tmp/'survey.mdio'); ingest_s = round(time.perf_counter() - t0, 2)
-        cases += [('mdio_inprocess_onnx', onnx, {}, store), ('mdio_dask_2', onnx, dict(workers=2, block=a.block), store)]
-    rows, ref = {}, None
+        cases += [('mdio_inprocess_onnx', onnx, {}, store), ('mdio_dask_2', onnx, two, store)]
+        if big: cases += [(f'mdio_dask_2_x{a.grow}', onnx, two, segy_to_mdio(big, tmp/'big.mdio'))]
+    rows, ref, big_ref = {}, None, None
     for name, run, kw, survey in cases:
         out = tmp/f'{name}.npy'
         with PeakRSS() as rss:
             t0 = time.perf_counter(); predict_segy(survey, run, out, **kw); dt = time.perf_counter() - t0
         p = np.load(out)
         if ref is None: ref = p
-        rows[name] = dict(seconds=round(dt, 2), traces_per_s=round(n_traces / dt, 1), rss_client_mb=round(rss.client),
-                          rss_worker_mb=round(rss.worker) if kw else None, max_diff=float(np.abs(p - ref).max()))
+        if p.shape != ref.shape and big_ref is None: big_ref = p
+        n = p.shape[0] * p.shape[1] # traces
+        rows[name] = dict(seconds=round(dt, 2), traces_per_s=round(n / dt, 1), rss_client_mb=round(rss.client),
+                          rss_worker_mb=round(rss.worker) if 'workers' in kw else None, traces=n,
+                          max_diff=float(np.abs(p - (ref if p.shape == ref.shape else big_ref)).max()))
+        out.unlink()
         print(name, rows[name], flush=True)
     client, cluster = dask_client(workers=2)
     try:
@@ -140,9 +153,12 @@ def main():
     figures = dict(windows=windows, traces=n_traces, shape=[a.inlines, a.xlines, a.samples], rows=rows,
                    scaling_2_over_1=round(rows['dask_2']['traces_per_s'] / rows['dask_1']['traces_per_s'], 3),
                    per_task_overhead_ms=round(per_task_ms, 2), cores=os.cpu_count(), mdio_ingest_s=ingest_s,
-                   overlap=OVERLAP)
+                   overlap=OVERLAP, grow=a.grow,
+                   rss_growth={k: round(rows[f'{k}_x{a.grow}']['rss_worker_mb'] / rows[k]['rss_worker_mb'], 3)
+                               for k in ('dask_2', 'mdio_dask_2') if f'{k}_x{a.grow}' in rows})
     print(json.dumps(figures, indent=1))
     record('survey', {k: v for k, v in vars(a).items() if k != 'results'}, figures, results=a.results)
+    shutil.rmtree(tmp)
 
 
 if __name__ == '__main__':

@@ -3,8 +3,9 @@
 A resnet18 run is trained on synthetic 101x101 images (as bench/seams.py does; or give `--run`). A survey of
 `--shape` (inlines, crosslines, samples) is made by `synthetic.synthetic_survey` (one diapir, continuous across
 inlines and crosslines, with its true salt) and written to SEG-Y with segyio. `predict_segy` then predicts it, in
-process, by each route of `ROUTES`: the engine (the run folder in torch fp32, or its ONNX export in onnxruntime), the
-overlap (0.5, the default, or 0.25), the inline pass alone or averaged with the crossline pass, flip TTA on or off.
+process, by each route of `ROUTES`: the engine (the run folder in torch fp32, the same with bf16 autocast and
+channels-last, `window_predictor`'s default on a CPU with native bf16, or its ONNX export in onnxruntime), the
+overlap (0.5, or 0.25, the default), the inline pass alone or averaged with the crossline pass, flip TTA on or off.
 For each route: the survey's IoU against the true salt at the run's threshold (all voxels of the survey together),
 the mean IoU of its inlines that hold salt, the seconds and traces per second (reading, normalising, predicting and
 writing `.npy`, the model loaded inside), and the largest difference from the default route. Every route predicts the
@@ -14,33 +15,29 @@ seismic page shows it with a picture of one inline and one time slice (`--figure
     python bench/survey_iou.py      # ~12 min on 2 cores (training ~7)
     python bench/survey_iou.py --epochs 1 --n-train 60 --shape 8 60 60 --results /tmp/smoke --figure /tmp/s.png
 """
-import argparse, json, os, tempfile, time
+import argparse, os, tempfile, time
 from pathlib import Path
 
 import numpy as np
 
 from hardware import ROOT, hardware_str, record, results_option  # bench/hardware.py
+from runs import iou, run_options, synthetic_run  # bench/runs.py
 
-# name: (engine, overlap, both directions, flip TTA); the first is `predict-segy`'s default with an ONNX file
+# name: (engine, overlap, both directions, flip TTA); the first is `predict-segy`'s old default with an ONNX file.
+# 'torch' is the run folder in fp32 (`autocast=False`), 'torch bf16' its default where the CPU computes bf16 natively
 ROUTES = {'onnx, overlap 0.5, inlines, TTA': ('onnx', 0.5, False, True),
           'onnx, overlap 0.25, inlines, TTA': ('onnx', 0.25, False, True),
           'onnx, overlap 0.25, inlines, no TTA': ('onnx', 0.25, False, False),
           'onnx, overlap 0.5, both directions, TTA': ('onnx', 0.5, True, True),
           'onnx, overlap 0.25, both directions, TTA': ('onnx', 0.25, True, True),
-          'torch, overlap 0.5, inlines, TTA': ('torch', 0.5, False, True)}
-
-
-def iou(pred, true):
-    union = np.logical_or(pred, true).sum()
-    return float(np.logical_and(pred, true).sum()/union) if union else 1.
+          'torch, overlap 0.5, inlines, TTA': ('torch', 0.5, False, True),
+          'torch bf16, overlap 0.5, inlines, TTA': ('torch bf16', 0.5, False, True),
+          'torch bf16, overlap 0.25, inlines, TTA': ('torch bf16', 0.25, False, True)}
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('--run', default=None, help='a trained run folder (default: train one on synthetic images)')
-    p.add_argument('--arch', default='resnet18', help='encoder of the trained run (default: %(default)s)')
-    p.add_argument('--epochs', type=int, default=8, help='epochs of the trained run (default: %(default)s)')
-    p.add_argument('--n-train', type=int, default=400, help='synthetic training images (default: %(default)s)')
+    run_options(p)
     p.add_argument('--shape', type=int, nargs=3, default=[40, 300, 400], metavar=('IL', 'XL', 'SAMPLES'),
                    help='the survey (default: %(default)s, the 12,000 traces of bench/survey.py)')
     p.add_argument('--seed', type=int, default=0, help='seed of the survey (default: %(default)s)')
@@ -51,22 +48,14 @@ def main():
     a = p.parse_args()
     import segyio
     from salt_fastai.export import export_onnx
+    from salt_fastai.model import amp_dtype
     from salt_fastai.seismic import predict_segy
     from salt_fastai.synthetic import synthetic_survey
     print(hardware_str(), flush=True)
     load_start = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix='salt_bench_survey_iou_') as tmp:
         tmp = Path(tmp)
-        run = Path(a.run) if a.run else tmp/'run'
-        t0 = time.time()
-        if not a.run:
-            from salt_fastai.synthetic import make_synthetic_tgs
-            from salt_fastai.train import train_fold
-            make_synthetic_tgs(tmp/'data', n_train=a.n_train, n_test=0, seed=1)
-            train_fold(tmp/'data', arch=a.arch, epochs=a.epochs, out=run, quiet=True)
-        train_s = time.time() - t0
-        info = json.loads((run/'threshold.json').read_text()) if (run/'threshold.json').exists() else {}
-        threshold = info.get('threshold', 0.5)
+        run, train_s, threshold = synthetic_run(a, tmp)
         amp, true = synthetic_survey(a.seed, a.shape)
         src = tmp/'survey.sgy'
         segyio.tools.from_array(str(src), amp, format=5, dt=4000)
@@ -74,10 +63,12 @@ def main():
                   ('onnx', False): export_onnx(run, tmp/'no_tta.onnx', tta=False)}
         n_traces, rows, ref = a.shape[0]*a.shape[1], {}, None
         for name, (engine, overlap, both, tta) in ROUTES.items():
-            model = run if engine == 'torch' else models[('onnx', tta)]
+            if engine.startswith('torch') and engine != 'torch' and amp_dtype('cpu') is None:
+                continue # no native bf16 on this CPU: the route would be fp32 again
+            model = run if engine.startswith('torch') else models[('onnx', tta)]
             t = time.perf_counter()
             probs = np.load(predict_segy(src, model, tmp/'p.npy', overlap=overlap, both_directions=both, tta=tta,
-                                         bs=a.bs, force=True))
+                                         bs=a.bs, force=True, autocast=None if engine == 'torch bf16' else False))
             dt = time.perf_counter() - t
             ref = probs if ref is None else ref
             pred = probs > threshold

@@ -160,6 +160,9 @@ def _segy_args(p):
                         "(5x the passes; default: an ONNX file's own, else 0)")
     p.add_argument('--batch-size', '--bs', dest='bs', type=_number(int, low=1), default=64,
                    help='windows per batch (default: %(default)s)')
+    p.add_argument('--no-amp', action='store_true',
+                   help="a run's windows in plain fp32, as train --no-amp (default: bf16 autocast and channels-last "
+                        'where the CPU or GPU computes bf16 natively; an .onnx file always runs in fp32)')
     p.add_argument('--force', action='store_true',
                    help='overwrite --out if it exists (or its salt_probability variable)')
     p.add_argument('--quiet', action='store_true', help='no progress bar')
@@ -379,7 +382,7 @@ def cmd_predict_segy(args):
     out = predict_segy(args.segy, args.run, args.out, overlap=args.overlap, blend=args.blend,
                        both_directions=args.both_directions, mask=args.mask, threshold=args.threshold,
                        min_size=args.min_size, tta=not args.no_tta, shift=args.tta_shift, bs=args.bs,
-                       percentile=args.percentile,
+                       percentile=args.percentile, autocast=False if args.no_amp else None,
                        force=args.force, progress=not args.quiet, workers=args.workers, scheduler=args.scheduler,
                        block=args.block)
     print(f"wrote {out}")

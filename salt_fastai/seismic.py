@@ -368,11 +368,13 @@ def window_predictor(run, # a run folder or checkpoint (torch), or an `.onnx` fi
                      shift:int=None, # translation TTA in pixels; None: an ONNX graph's own, else 0
                      device=None, # torch device; default: CUDA if available
                      threads:int=None, # onnxruntime's intra-op threads
+                     autocast:bool=None, # torch: bf16 autocast + channels-last (None: where the device has native bf16)
                     ) -> tuple:
     "A function of uint8 windows `[N,101,101]` giving the run's mean probabilities; its `threshold.json` and `shift`"
     run = Path(run)
     if run.suffix == '.onnx':
         from salt_fastai.ort import OnnxPredictor
+        if autocast: raise SegyError(f"{run}: autocast is for a run folder or checkpoint; an ONNX graph runs in fp32")
         model = OnnxPredictor(run, threads=threads)
         _image_only(model.n_in, run)
         if not tta and model.tta:
@@ -383,11 +385,16 @@ def window_predictor(run, # a run folder or checkpoint (torch), or an `.onnx` fi
         info = {k: model.meta[k] for k in ('threshold', 'min_size') if k in model.meta}
         return (lambda w: model.probs(w, tta=tta, bs=len(w))[0]), {**info, 'shift': model.shift}
     if not run.exists(): raise FileNotFoundError(f"{run}: no such run folder, checkpoint or .onnx file")
+    import torch
     from salt_fastai.inference import load_run, predict_folder
+    from salt_fastai.model import amp_dtype
     models, metas, info = load_run(run, device)
     for meta in metas: _image_only(meta.get('n_in', 1), run)
+    if autocast is None: autocast = amp_dtype(next(models[0].parameters()).device) is not None
+    if autocast: models = [m.to(memory_format=torch.channels_last) for m in models] # oneDNN's fast bf16 layout
     shift = shift or 0
-    return (lambda w: predict_folder(w, models, metas, tta=tta, shift=shift, bs=len(w))[0]), {**info, 'shift': shift}
+    return (lambda w: predict_folder(w, models, metas, tta=tta, shift=shift, bs=len(w), autocast=autocast)[0],
+            {**info, 'shift': shift})
 
 # %% ../nbs/07c_seismic.ipynb #1107a46a
 OUTPUTS = ('.sgy', '.segy', '.npy', '.zarr', '.mdio')
@@ -510,20 +517,22 @@ def _mdio_segy(src, dst, probs, lines, work):
 SURVEY_BLOCK = 8 # sections (inlines, or crosslines) that one Dask task predicts
 SCHEDULER_TIMEOUT = 10 # seconds a `--scheduler` address has to answer
 
-_PREDICTORS = {} # per process: (run, tta, shift, device, threads) -> `window_predictor`'s, so a worker loads a run once
+_PREDICTORS = {} # per process: (run, tta, shift, device, threads, autocast) -> `window_predictor`'s: a run loads once
 
-def _cached_predictor(run, tta, shift, device, threads):
-    key = (str(run), tta, shift, str(device), threads)
+def _cached_predictor(run, tta, shift, device, threads, autocast):
+    key = (str(run), tta, shift, str(device), threads, autocast)
     if key not in _PREDICTORS:
-        _PREDICTORS[key] = window_predictor(run, tta=tta, shift=shift, device=device, threads=threads)
+        _PREDICTORS[key] = window_predictor(run, tta=tta, shift=shift, device=device, threads=threads,
+                                            autocast=autocast)
     return _PREDICTORS[key]
 
-def _predict_block(start, stop, src, run, store, axis, clip, overlap, blend, bs, tta, shift, device, threads):
+def _predict_block(start, stop, src, run, store, axis, clip, overlap, blend, bs, tta, shift, device, threads,
+                   autocast=None):
     "Sections `start:stop` along `axis` of the survey `src` into the Zarr array `store` (a rerun writes the same)"
     import zarr
     if threads and Path(run).suffix != '.onnx':
         import torch; torch.set_num_threads(threads)
-    predict, _ = _cached_predictor(run, tta, shift, device, threads)
+    predict, _ = _cached_predictor(run, tta, shift, device, threads, autocast)
     with read_survey(src) as vol:
         block = np.stack([predict_section(predict, to_uint8(s, clip), overlap, blend, bs).T
                           for s in vol.sections(axis, start, stop)])
@@ -594,6 +603,7 @@ def predict_segy(src, # an inline- or crossline-sorted post-stack SEG-Y file, a 
                  force:bool=False, # overwrite `dst`
                  progress:bool=False, # a progress bar over the sections
                  device=None, # torch device
+                 autocast:bool=None, # torch windows in bf16 + channels-last (None: where native; `window_predictor`)
                  workers:int=None, # predict on a `dask.distributed.LocalCluster` of this many processes
                  scheduler:str=None, # or on the Dask cluster whose scheduler is at this address
                  block:int=SURVEY_BLOCK, # sections a Dask task predicts
@@ -613,14 +623,15 @@ def predict_segy(src, # an inline- or crossline-sorted post-stack SEG-Y file, a 
         if vol.line and both_directions:
             raise SegyError(f"{vol.path}: a 2D line has no crosslines: predict it without both_directions "
                             "(--both-directions)")
-        predict, info = window_predictor(run, tta=tta, shift=shift, device=device)
+        predict, info = window_predictor(run, tta=tta, shift=shift, device=device, autocast=autocast)
         try: clip = amplitude_clip(vol.sample_traces(), percentile)
         except ValueError as e: raise SegyError(f"{vol.path}: {e}") from None
         section = lambda a: predict_section(predict, to_uint8(a, clip), overlap, blend, bs)
         with tempfile.TemporaryDirectory(dir=dst.parent, prefix=f'.{dst.name}.') as work:
             probs = np.lib.format.open_memmap(Path(work)/'probs.npy', 'w+', np.float32, vol.shape)
             if workers is not None or scheduler is not None:
-                kw = dict(overlap=overlap, blend=blend, bs=bs, tta=tta, shift=info['shift'], device=device)
+                kw = dict(overlap=overlap, blend=blend, bs=bs, tta=tta, shift=info['shift'], device=device,
+                          autocast=autocast)
                 _dask_passes(vol, run, probs, Path(work), clip, kw, both_directions, block, workers, scheduler,
                              progress)
             else:

@@ -8,6 +8,10 @@ ROOT = Path(__file__).resolve().parents[1]
 # These tests check the CPU path (tolerances measured on a CPU, gloo processes, fp32 ONNX comparisons): on a machine
 # with a GPU they hide it, from this process and from every command they start. `bench/gpu_check.py` checks the GPU.
 os.environ['CUDA_VISIBLE_DEVICES'] = ''
+# pytest-xdist's workers share the cores (pyproject.toml's addopts): each, and each command it starts, gets its share
+# of OpenMP threads, as the ones that would otherwise compete stall (unless OMP_NUM_THREADS is set already, as CI does)
+if 'PYTEST_XDIST_WORKER_COUNT' in os.environ and 'OMP_NUM_THREADS' not in os.environ:
+    os.environ['OMP_NUM_THREADS'] = str(max(1, (os.cpu_count() or 1) // int(os.environ['PYTEST_XDIST_WORKER_COUNT'])))
 HEAVY = ('torch', 'fastai', 'timm', 'torchvision')
 # `import torch` (and fastai, timm) raise ImportError in this interpreter; at the end none of them may have loaded
 NO_TORCH = f"import sys\nfor m in {HEAVY!r}: sys.modules[m] = None\n"

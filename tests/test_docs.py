@@ -353,3 +353,23 @@ def test_code_lines_within_120():
                 for i, line in enumerate(''.join(c['source']).splitlines(), start=1):
                     assert len(line) <= 120, (f"{nb.name} cell {c.get('id')} line {i}: {len(line)} characters "
                                               f"(at most 120): {line[:60]}...")
+
+
+def test_pages_remove_their_temporary_folders():
+    """Running a page top to bottom leaves nothing in the temporary directory: each folder a page makes with
+    `tempfile.mkdtemp()` is removed by a later `shutil.rmtree`, before its name is bound to another folder (the
+    training page's runs alone are about 3 GB, and `nbdev-test` runs every page on each check)"""
+    made = re.compile(r'^(\w+) = Path\(tempfile\.mkdtemp\(\)\)', re.M)
+    for nb in sorted((ROOT/'nbs').glob('*.ipynb')):
+        live = {} # name -> cell index of the folder it holds that is not removed yet
+        for i, c in enumerate(json.loads(nb.read_text())['cells']):
+            src = ''.join(c['source'])
+            if c['cell_type'] != 'code' or src.startswith('#| export'): continue # the library's own names are local
+            for name in list(live):
+                if re.search(rf'shutil\.rmtree\({name}[,)]|for \w+ in \([^)]*\b{name}\b[^)]*\): shutil\.rmtree', src):
+                    del live[name]
+            for name in made.findall(src):
+                assert name not in live, (f'{nb.name} cell {i}: {name} made again before the folder of cell '
+                                          f'{live[name]} is removed')
+                live[name] = i
+        assert not live, f'{nb.name}: temporary folders never removed: {live}'

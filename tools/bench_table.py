@@ -159,25 +159,40 @@ def row_step(r):
 
 def row_survey(r):
     f = r['figures']; rows = f['rows']
+    torch = f"torch in-process {rows['inprocess_torch']['traces_per_s']:.0f}"
+    if 'inprocess_torch_fp32' in rows: # the run folder's default (bf16 where native) and fp32
+        torch += f" (fp32 {rows['inprocess_torch_fp32']['traces_per_s']:.0f})"
+    big = rows.get(f"dask_2_x{f.get('grow')}") # the same survey with more inlines, for the workers' memory
+    grown = '' if not big else f"; {f['grow']}x the survey: {big['rss_worker_mb']} MB (x{f['rss_growth']['dask_2']:.2f})"
     return [f"a synthetic survey, {f['traces']:,} traces ({'x'.join(map(str, f['shape']))})", 'Dask, 2 workers (onnxruntime)',
             'one process (onnxruntime)',
             f"{rows['dask_2']['traces_per_s']:.0f} vs {rows['inprocess_onnx']['traces_per_s']:.0f} traces/s "
-            f"(1 worker {rows['dask_1']['traces_per_s']:.0f}, torch in-process {rows['inprocess_torch']['traces_per_s']:.0f}); "
-            f"{f['per_task_overhead_ms']:.1f} ms a task; worker peak {rows['dask_2']['rss_worker_mb']} MB"]
+            f"(1 worker {rows['dask_1']['traces_per_s']:.0f}, {torch}); "
+            f"{f['per_task_overhead_ms']:.1f} ms a task; worker peak {rows['dask_2']['rss_worker_mb']} MB{grown}"]
 
 
 def row_survey_iou(r):
     rt = r['figures']['routes']; a, b = rt['onnx, overlap 0.25, inlines, TTA'], rt['onnx, overlap 0.5, inlines, TTA']
     both = rt['onnx, overlap 0.5, both directions, TTA']
+    bf16 = rt.get('torch bf16, overlap 0.25, inlines, TTA') # the run folder's default on a CPU with native bf16
     return [f"a labelled synthetic survey, {r['figures']['traces']:,} traces, resnet18 (onnxruntime, flip TTA)",
             'overlap 0.25', 'overlap 0.5', f"{a['traces_per_s']:.0f} vs {b['traces_per_s']:.0f} traces/s at IoU "
-            f"{a['iou']:.3f} vs {b['iou']:.3f}; both directions {both['iou']:.3f} at {both['traces_per_s']:.0f}"]
+            f"{a['iou']:.3f} vs {b['iou']:.3f}; both directions {both['iou']:.3f} at {both['traces_per_s']:.0f}"
+            + (f"; torch bf16 at overlap 0.25 {bf16['traces_per_s']:.0f} at IoU {bf16['iou']:.3f}" if bf16 else '')]
+
+
+def row_lr_find(r):
+    b, wd = r['figures']['brackets'], r['figures']['runs']['sgd']['wd']
+    return [f"learning-rate finder (fastai `lr_find`), resnet34 at 101², the lever split's training images, first stage",
+            f'SGD (momentum 0.9, weight decay {wd:g})', 'AdamW (the default, screened at 1e-3)',
+            f"bracket valley–minimum {b['sgd'][0]:.1e}–{b['sgd'][1]:.1e} vs {b['adam'][0]:.1e}–{b['adam'][1]:.1e}"]
 
 
 SPEED = [('losses.json', row_losses), ('metrics.json', row_metrics), ('model.json', row_model),
          ('optim.json', row_optim), ('amp.json', row_amp), ('onnx.json', row_onnx), ('compile.json', row_compile),
          ('encoders.json', row_encoders), ('seams.json', row_seams_speed), ('step.json', row_step),
-         ('survey.json', row_survey), ('survey_iou.json', row_survey_iou)]
+         ('survey.json', row_survey), ('survey_iou.json', row_survey_iou),
+         ('lr_find.json', row_lr_find)]
 
 
 # --- quality at equal CPU time
