@@ -9,6 +9,9 @@ Steps, in order (a step whose data or packages are missing is skipped with the r
   set from `salt-fastai synth`;
 - `train`, `predict`, `export`, `predict_ort`: a 2-epoch `salt-fastai train`, its submission, its ONNX export and the
   same submission through onnxruntime (compared image by image with the torch one);
+- `predict_segy`: `salt-fastai predict-segy` of a small labelled synthetic survey with the trained run, at its default
+  (autocast and channels-last where the device computes bf16 or fp16 natively) and with `--no-amp`: both written,
+  their largest difference and each one's IoU against the true salt;
 - `heads`: a short run with `--ema 0.99 --deep-supervision --empty-head`, and `predict --use-empty-head` from it;
 - `kill_resume`: a `train` run SIGKILLed as soon as its fold's `last.pth` appears, then the same command again: it
   must finish (`result.json`, one `history.csv` row per epoch, no duplicate epoch) and keep the killed run's epochs;
@@ -39,10 +42,11 @@ for p in (str(ROOT), str(BENCH)):  # this checkout's salt_fastai, and bench/hard
 
 from hardware import RESULTS, record, results_option  # noqa: E402
 
-STEPS = ('environment', 'data', 'train', 'predict', 'export', 'predict_ort', 'heads', 'kill_resume', 'budget',
-         'gpu_breakdown', 'gpu_recipe')
+STEPS = ('environment', 'data', 'train', 'predict', 'export', 'predict_ort', 'predict_segy', 'heads', 'kill_resume',
+         'budget', 'gpu_breakdown', 'gpu_recipe')
 # seconds each step needs on an H100 at the default sizes: a step starts only with that much of --deadline left
-NEEDS = dict(environment=0, data=0, train=40, predict=20, export=30, predict_ort=20, heads=50, kill_resume=60,
+NEEDS = dict(environment=0, data=0, train=40, predict=20, export=30, predict_ort=20, predict_segy=30, heads=50,
+             kill_resume=60,
              budget=100, gpu_breakdown=50, gpu_recipe=75)
 
 
@@ -239,6 +243,30 @@ def step_predict_ort(c):
         f.update(same_masks=float((df.rle_mask.values == ref.rle_mask.values).mean()),
                  pixel_agreement=float((a == b).mean()))
     return f
+
+
+def step_predict_segy(c):
+    c.need_training()
+    if not have('segyio'): raise Skip("no segyio: pip install 'salt_fastai[segy]'")
+    if 'run' not in c.state: raise Skip('no trained run (the train step did not pass)')
+    import numpy as np, segyio
+    from salt_fastai.synthetic import synthetic_survey
+    amp, true = synthetic_survey(0, (8, 60, 80) if c.a.smoke else (16, 200, 200))
+    src = c.work/'survey.sgy'
+    segyio.tools.from_array(str(src), amp, format=5, dt=4000)
+    f = {}
+    for name, extra in (('default', []), ('no_amp', ['--no-amp'])):
+        out = c.work/f'survey_{name}.npy'
+        f[f'{name}_wall_s'], _, _ = c.cli(f'predict_segy_{name}', 'predict-segy', '--segy', src, '--run', c.state['run'],
+                                          '--out', out, '--quiet', *extra)
+        p = np.load(out)
+        if p.shape != true.shape or not (0 <= p.min() and p.max() <= 1):
+            raise StepFailed(f'{out}: shape {p.shape} (the survey is {true.shape}), or values outside [0, 1]')
+        f[f'{name}_iou'] = float(np.logical_and(p > 0.5, true).sum() / max(1, np.logical_or(p > 0.5, true).sum()))
+        f[name] = p
+    f['max_diff'] = float(np.abs(f.pop('default') - f.pop('no_amp')).max())
+    if f['max_diff'] > 0.05: raise StepFailed(f"autocast and fp32 differ by {f['max_diff']:.3g} (more than 0.05)")
+    return dict(f, traces=int(true.shape[0] * true.shape[1]))
 
 
 def step_heads(c):

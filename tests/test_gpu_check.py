@@ -35,6 +35,9 @@ def test_gpu_check_smoke(tmp_path):
     assert k['history_rows'] == k['result_epochs'] == k['epochs'] >= 2
     b = steps['budget']['figures']
     assert b['within'] and b['epochs'] >= 1 and b['wall_s'] <= b['budget_s'] + b['slack_s']
+    if gpu_check.have('segyio'): # the survey at the default autocast and in fp32 (the same on a CPU without bf16)
+        sg = steps['predict_segy']
+        assert sg['status'] == 'ok' and sg['figures']['max_diff'] <= 0.05, sg
     bd = steps['gpu_breakdown']['figures']
     assert any('plain tensors' in row['part'] for row in bd['rows'])
     assert steps['gpu_recipe']['figures']['seconds_per_epoch'] > 0
