@@ -3,8 +3,10 @@
 Not a run: it reads `bench/results/budget/*.json` on the split that chose nothing (fold 1 of split seed 11), whole
 data only, and draws one line per side and CPU: ours with what `salt-fastai train --minutes M` did on the day of each
 run (resnet34; padded to 128 for the first runs, 101×101 unpadded since), the smp U-Net (resnet34, BCE+Dice) given
-the same minutes. Runs with a lever (another encoder, a loss, ...) are left out: bench/README.md has them. The README
-and the training page draw this plot; the notebooks load it with `runpy.run_path('../bench/curve.py')`.
+the same minutes. Runs with a lever (another encoder, a loss, ...) are left out: bench/README.md has them. Only a
+lever kept on the lever split (`TO_CONFIRM`, `NOT_CONFIRMED`) that has runs here gets its own dotted line beside
+the defaults' (issue 41's strong augmentation at 60 and 150 minutes). The README and the training page draw this
+plot; the notebooks load it with `runpy.run_path('../bench/curve.py')`.
 
 It is also the one place that says which budget runs are a lever and which ran `--minutes`' defaults
 (`LEVER_START_ARGS`, `lever`, `default_runs`), and which kept levers wait for their confirmation (`TO_CONFIRM`)
@@ -43,6 +45,11 @@ def is_default(r:dict) -> bool:
     return r['figures']['side'] == 'baseline' or not set(lever(r)) - {'size'}
 
 
+def lever_name(f) -> str:
+    "The lever a budget result file is named after ('augstrong'); '' for a run of the defaults or of the baseline"
+    return Path(f).stem.partition('_ours_')[2]
+
+
 def default_runs(results=RESULTS, split=HELD_OUT) -> list[tuple[Path, dict]]:
     "(file, result) of every whole-data budget run on `split` that `is_default`, by file name"
     runs = [(f, json.loads(f.read_text())) for f in sorted(Path(results, 'budget').glob('*.json'))]
@@ -50,26 +57,39 @@ def default_runs(results=RESULTS, split=HELD_OUT) -> list[tuple[Path, dict]]:
             if (r['args']['fold'], r['args']['seed']) == tuple(split) and not r['args'].get('limit') and is_default(r)]
 
 
-def budget_points(results=RESULTS, split=HELD_OUT) -> list[dict]:
-    "One dict per `default_runs` run: side, cpu, minutes, epochs, size, the three scores, date, file"
+def lever_runs(names, results=RESULTS, split=HELD_OUT) -> list[tuple[Path, dict]]:
+    "(file, result) of every whole-data budget run on `split` of a lever in `names` (`lever_name`s), by file name"
+    files = [f for f in sorted(Path(results, 'budget').glob('*.json')) if lever_name(f) in set(names)]
+    return [(f, r) for f in files if (r := json.loads(f.read_text()))['args']['fold'] == split[0]
+            and r['args']['seed'] == split[1] and not r['args'].get('limit')]
+
+
+def budget_points(results=RESULTS, split=HELD_OUT, levers=(*TO_CONFIRM, *NOT_CONFIRMED)) -> list[dict]:
+    """One dict per `default_runs` run, and per run of a kept lever in `levers`: side, cpu, minutes, epochs, size,
+    the three scores, date, file, `lever` ('' for the defaults) and its `setting` ('--aug strong')"""
+    runs = default_runs(results, split) + lever_runs(levers, results, split)
     out = [dict(side=(fig := r['figures'])['side'], cpu=cpu_name(r), minutes=r['args']['minutes'],
                 epochs=fig['epochs'], size=r['args'].get('size_ours', 128) if fig['side'] == 'ours' else 128,
                 score=fig['score'], flip_tta=fig['tta_score'], crossfit=fig['crossfit_score'], date=r['date'],
-                file=f.name) for f, r in default_runs(results, split)]
+                file=f.name, lever=lever_name(f),
+                setting=' '.join(f"--{k.replace('_', '-')}" + ('' if v is True else f' {v}')
+                                 for k, v in lever(r).items() if k != 'size')) for f, r in runs]
     if not out: raise SystemExit(f'{results}/budget: no run on fold {split[0]} of split seed {split[1]}')
     return out
 
 
 def plot_budget(ax, points:list[dict]):
-    """Draw `points` on matplotlib axes `ax`: one line per side and CPU, the cross-fitted flip-TTA score (the latest
-    run of each budget)"""
+    """Draw `points` on matplotlib axes `ax`: one line per side, CPU and lever, the cross-fitted flip-TTA score (the
+    latest run of each budget)"""
     lines = {}
-    for p in sorted(points, key=lambda p: p['date']): lines.setdefault((p['side'], p['cpu']), {})[p['minutes']] = p
+    for p in sorted(points, key=lambda p: p['date']):
+        lines.setdefault((p['side'], p['cpu'], p.get('lever', '')), {})[p['minutes']] = p
     lines = {k: [v[m] for m in sorted(v)] for k, v in lines.items()}
-    for (side, cpu), ps in sorted(lines.items(), key=lambda kv: (kv[0][0] != 'ours', kv[0][1])):
-        label = ('ours, train --minutes M' if side == 'ours' else 'smp U-Net, same minutes') + f', {cpu}'
-        ax.plot([p['minutes'] for p in ps], [p['crossfit'] for p in ps], 'o-' if side == 'ours' else 's--',
-                label=label)
+    for (side, cpu, lv), ps in sorted(lines.items(), key=lambda kv: (kv[0][0] != 'ours', kv[0][2], kv[0][1])):
+        label = (f"ours, train --minutes M {ps[0]['setting']}" if lv else 'ours, train --minutes M' if side == 'ours'
+                 else 'smp U-Net, same minutes') + f', {cpu}'
+        ax.plot([p['minutes'] for p in ps], [p['crossfit'] for p in ps],
+                '^:' if lv else 'o-' if side == 'ours' else 's--', label=label)
     ax.set(xlabel='CPU minutes (2 cores), the whole fold counted', ylabel='held-out score',
            title=f'TGS score on unseen images (fold {HELD_OUT[0]}, split seed {HELD_OUT[1]})')
     ax.legend(fontsize=8); ax.grid(alpha=0.3)
