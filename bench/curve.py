@@ -50,18 +50,21 @@ def lever_name(f) -> str:
     return Path(f).stem.partition('_ours_')[2]
 
 
-def default_runs(results=RESULTS, split=HELD_OUT) -> list[tuple[Path, dict]]:
-    "(file, result) of every whole-data budget run on `split` that `is_default`, by file name"
+def split_runs(results=RESULTS, split=HELD_OUT) -> list[tuple[Path, dict]]:
+    "(file, result) of every whole-data budget run on `split`, by file name"
     runs = [(f, json.loads(f.read_text())) for f in sorted(Path(results, 'budget').glob('*.json'))]
     return [(f, r) for f, r in runs
-            if (r['args']['fold'], r['args']['seed']) == tuple(split) and not r['args'].get('limit') and is_default(r)]
+            if (r['args']['fold'], r['args']['seed']) == tuple(split) and not r['args'].get('limit')]
+
+
+def default_runs(results=RESULTS, split=HELD_OUT) -> list[tuple[Path, dict]]:
+    "(file, result) of every whole-data budget run on `split` that `is_default`, by file name"
+    return [(f, r) for f, r in split_runs(results, split) if is_default(r)]
 
 
 def lever_runs(names, results=RESULTS, split=HELD_OUT) -> list[tuple[Path, dict]]:
     "(file, result) of every whole-data budget run on `split` of a lever in `names` (`lever_name`s), by file name"
-    files = [f for f in sorted(Path(results, 'budget').glob('*.json')) if lever_name(f) in set(names)]
-    return [(f, r) for f in files if (r := json.loads(f.read_text()))['args']['fold'] == split[0]
-            and r['args']['seed'] == split[1] and not r['args'].get('limit')]
+    return [(f, r) for f, r in split_runs(results, split) if lever_name(f) in set(names)]
 
 
 def budget_points(results=RESULTS, split=HELD_OUT, levers=(*TO_CONFIRM, *NOT_CONFIRMED)) -> list[dict]:
